@@ -1,0 +1,188 @@
+//! The `tessera` command line: `serve`, `migrate` and the operator's `admin` commands.
+//!
+//! Admin commands print one JSON object on stdout; on failure they print `{"error": ...}` on
+//! stderr and exit with status 1, so scripts can rely on both.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::accounts::signup::{create_user, NewUser};
+use crate::accounts::workspaces::{self, Owner};
+use crate::accounts::{AccountError, Actor, Role};
+use crate::config::{Overrides, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: partner integrations over OAuth 2.0 for a managed database and cache service"
+)]
+#[command(long_about = "Tessera: partner integrations over OAuth 2.0 for a managed database and cache service.\n\n\
+With no configuration, Tessera keeps its data in ./tessera.db (SQLite) and listens on 127.0.0.1:8080. \
+Settings come from defaults, then --config FILE (TOML), then TESSERA_* environment variables, then flags.")]
+pub struct Cli {
+    /// A TOML file with settings (keys as in the README, e.g. `listen = "0.0.0.0:8080"`).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [env: TESSERA_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (console, authorization server and API); applies pending migrations first.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080] [env: TESSERA_LISTEN]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator commands that print JSON for scripts.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// Create a user (with a personal workspace they own).
+    CreateUser(CreateUser),
+    /// Create a workspace owned by an existing user.
+    CreateWorkspace(CreateWorkspace),
+    /// Add an existing user to a workspace.
+    AddMember(AddMember),
+}
+
+#[derive(Debug, Args)]
+struct CreateUser {
+    #[arg(long)]
+    email: String,
+    /// At least 10 characters.
+    #[arg(long)]
+    password: String,
+    /// Display name [default: the part of the email before the @]
+    #[arg(long, default_value = "")]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+struct CreateWorkspace {
+    #[arg(long)]
+    name: String,
+    /// Email of the user who will own it.
+    #[arg(long, value_name = "EMAIL")]
+    owner: String,
+}
+
+#[derive(Debug, Args)]
+struct AddMember {
+    /// Workspace id.
+    #[arg(long, value_name = "WORKSPACE_ID")]
+    workspace: String,
+    #[arg(long)]
+    email: String,
+    /// admin or member.
+    #[arg(long, value_parser = ["admin", "member"])]
+    role: String,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve { .. }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides { config_file: cli.config, database_url: cli.database_url, listen };
+    let settings = match Settings::load(&overrides) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match cli.command {
+        Command::Serve { .. } => match crate::app::serve(settings).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("{e:#}")),
+        },
+        Command::Migrate => match migrate(&settings).await {
+            Ok(()) => {
+                println!("{}", json!({"migrated": true}));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("{e:#}")),
+        },
+        Command::Admin(command) => match admin(&settings, command).await {
+            Ok(value) => {
+                println!("{value}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let store = crate::store::Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn admin(settings: &Settings, command: Admin) -> Result<Value, String> {
+    // Admin commands bring the schema up to date themselves, so they work before the first `serve`.
+    let store = crate::store::Store::connect(&settings.database_url).await.map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let now = crate::time::now();
+    let outcome = match command {
+        Admin::CreateUser(c) => {
+            create_user(&store, NewUser { name: &c.name, email: &c.email, password: &c.password }, now)
+                .await
+                .map(|u| json!({"id": u.id, "email": u.email, "name": u.name}))
+        }
+        Admin::CreateWorkspace(c) => workspaces::create(&store, Owner::Email(&c.owner), &c.name, now)
+            .await
+            .map(|w| json!({"id": w.id, "name": w.name})),
+        Admin::AddMember(c) => match Role::parse(&c.role) {
+            Ok(role) => workspaces::add_member(&store, &Actor::Operator, &c.workspace, &c.email, role, now)
+                .await
+                .map(|m| json!({"workspace_id": c.workspace, "user_id": m.user_id, "email": m.email, "role": m.role})),
+            Err(e) => Err(e),
+        },
+    };
+    store.close().await;
+    outcome.map_err(|e| match e {
+        AccountError::Internal(e) => format!("{e:#}"),
+        other => other.to_string(),
+    })
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("{}", json!({"error": message}));
+    ExitCode::FAILURE
+}
+
+fn init_logging(serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info,sqlx=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let json = std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,328 @@
+//! Configuration: defaults, then an optional TOML file, then `TESSERA_*` environment variables,
+//! then command-line flags. Every value is checked at start-up, and a bad one stops it with a
+//! message naming the key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// The authorization server's issuer identifier (RFC 8414), without a trailing slash.
+    pub issuer_url: Url,
+    pub oauth: OAuthSettings,
+    pub accounts: AccountSettings,
+    pub http: HttpSettings,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct OAuthSettings {
+    pub code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    /// Require PKCE from confidential clients too (OAuth 2.1); public clients always need it.
+    pub require_pkce: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct AccountSettings {
+    pub session_ttl: i64,
+    /// Failed logins for one account within `login_window` before further attempts get 429.
+    pub login_failures_per_account: i64,
+    /// Failed logins from one client address within `login_window` before further attempts get 429.
+    pub login_failures_per_address: i64,
+    pub login_window: i64,
+    /// Whether the session cookie carries `Secure` (derived from an https issuer).
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub request_timeout_secs: u64,
+    pub max_body_bytes: usize,
+    /// Take the client address from the last `X-Forwarded-For` hop (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> Self {
+        ConfigError { key: key.to_owned(), problem: problem.into() }
+    }
+}
+
+/// The keys of the TOML file; each also has a `TESSERA_<KEY>` environment variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    listen: Option<String>,
+    issuer_url: Option<String>,
+    code_ttl: Option<i64>,
+    access_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    require_pkce: Option<bool>,
+    session_ttl: Option<i64>,
+    login_failures_per_account: Option<i64>,
+    login_failures_per_address: Option<i64>,
+    login_window: Option<i64>,
+    request_timeout: Option<u64>,
+    max_body_bytes: Option<usize>,
+    trust_forwarded_for: Option<bool>,
+    migrate_on_start: Option<bool>,
+}
+
+/// Values given on the command line, which win over everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<std::path::PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tessera.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Settings {
+    /// Loads settings from the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        Self::load_with(overrides, |key| std::env::var(key).ok())
+    }
+
+    /// Loads settings with an explicit environment, so tests need not touch the process's.
+    pub fn load_with(overrides: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let file = match &overrides.config_file {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let layer = Layer { env: &env };
+
+        let database_url = overrides
+            .database_url
+            .clone()
+            .or(layer.string("database_url")?)
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        check_database_url(&database_url)?;
+
+        let listen_text = overrides
+            .listen
+            .clone()
+            .or(layer.string("listen")?)
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = SocketAddr::from_str(&listen_text).map_err(|_| {
+            ConfigError::new("listen", format!("expected an address such as 127.0.0.1:8080, got {listen_text:?}"))
+        })?;
+
+        let issuer_text = layer.string("issuer_url")?.or(file.issuer_url);
+        let issuer_url = match issuer_text {
+            Some(text) => parse_issuer(&text)?,
+            None => parse_issuer(&format!("http://{listen}"))?,
+        };
+
+        let seconds = |key: &str, file_value: Option<i64>, default: i64| -> Result<i64, ConfigError> {
+            let value = layer.parsed::<i64>(key, "a whole number of seconds")?.or(file_value).unwrap_or(default);
+            if !(1..=10 * 365 * 24 * 3600).contains(&value) {
+                return Err(ConfigError::new(key, format!("must be between 1 second and 10 years, got {value}")));
+            }
+            Ok(value)
+        };
+        let count = |key: &str, file_value: Option<i64>, default: i64| -> Result<i64, ConfigError> {
+            let value = layer.parsed::<i64>(key, "a whole number")?.or(file_value).unwrap_or(default);
+            if !(1..=1_000_000).contains(&value) {
+                return Err(ConfigError::new(key, format!("must be between 1 and 1000000, got {value}")));
+            }
+            Ok(value)
+        };
+
+        let oauth = OAuthSettings {
+            code_ttl: seconds("code_ttl", file.code_ttl, 60)?,
+            access_token_ttl: seconds("access_token_ttl", file.access_token_ttl, 3600)?,
+            refresh_token_ttl: seconds("refresh_token_ttl", file.refresh_token_ttl, 30 * 24 * 3600)?,
+            require_pkce: layer.boolean("require_pkce")?.or(file.require_pkce).unwrap_or(true),
+        };
+        let accounts = AccountSettings {
+            session_ttl: seconds("session_ttl", file.session_ttl, 7 * 24 * 3600)?,
+            login_failures_per_account: count("login_failures_per_account", file.login_failures_per_account, 5)?,
+            login_failures_per_address: count("login_failures_per_address", file.login_failures_per_address, 30)?,
+            login_window: seconds("login_window", file.login_window, 15 * 60)?,
+            secure_cookies: issuer_url.scheme() == "https",
+        };
+        let request_timeout =
+            layer.parsed::<u64>("request_timeout", "a whole number of seconds")?.or(file.request_timeout).unwrap_or(30);
+        if !(1..=3600).contains(&request_timeout) {
+            return Err(ConfigError::new("request_timeout", "must be between 1 and 3600 seconds"));
+        }
+        let max_body_bytes = layer
+            .parsed::<usize>("max_body_bytes", "a whole number of bytes")?
+            .or(file.max_body_bytes)
+            .unwrap_or(64 * 1024);
+        if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError::new("max_body_bytes", "must be between 1024 and 16777216"));
+        }
+        let http = HttpSettings {
+            request_timeout_secs: request_timeout,
+            max_body_bytes,
+            trust_forwarded_for: layer.boolean("trust_forwarded_for")?.or(file.trust_forwarded_for).unwrap_or(false),
+        };
+        let migrate_on_start = layer.boolean("migrate_on_start")?.or(file.migrate_on_start).unwrap_or(true);
+
+        Ok(Settings { database_url, listen, issuer_url, oauth, accounts, http, migrate_on_start })
+    }
+
+    /// The issuer as a string without a trailing slash, as it appears in `iss`.
+    pub fn issuer(&self) -> String {
+        self.issuer_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+struct Layer<'a, F: Fn(&str) -> Option<String>> {
+    env: &'a F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Layer<'_, F> {
+    fn env_name(key: &str) -> String {
+        format!("TESSERA_{}", key.to_ascii_uppercase())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        let name = Self::env_name(key);
+        match (self.env)(&name) {
+            Some(value) if value.trim().is_empty() => Err(ConfigError::new(&name, "is set but empty")),
+            other => Ok(other),
+        }
+    }
+
+    fn parsed<T: FromStr>(&self, key: &str, expected: &str) -> Result<Option<T>, ConfigError> {
+        let name = Self::env_name(key);
+        match self.string(key)? {
+            None => Ok(None),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ConfigError::new(&name, format!("expected {expected}, got {text:?}"))),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        let name = Self::env_name(key);
+        match self.string(key)?.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
+            Some("false" | "0" | "no" | "off") => Ok(Some(false)),
+            Some(other) => Err(ConfigError::new(&name, format!("expected true or false, got {other:?}"))),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let key = format!("--config {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&key, format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| ConfigError::new(&key, e.message().to_owned()))
+}
+
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    let supported = ["sqlite:", "postgres://", "postgresql://"];
+    if supported.iter().any(|prefix| url.starts_with(prefix)) {
+        Ok(())
+    } else {
+        Err(ConfigError::new("database_url", "must start with sqlite:// or postgres://"))
+    }
+}
+
+fn parse_issuer(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| ConfigError::new("issuer_url", format!("not a URL ({e}): {text:?}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new("issuer_url", "must be an http or https URL with a host"));
+    }
+    // RFC 8414 §2: the issuer has no query or fragment.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new("issuer_url", "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::load_with(&Overrides::default(), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn no_configuration_gives_the_embedded_defaults() {
+        let settings = load(&[]).expect("defaults load");
+        assert_eq!(settings.database_url, "sqlite://tessera.db");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.issuer(), "http://127.0.0.1:8080");
+        assert_eq!(settings.oauth.code_ttl, 60);
+        assert_eq!(settings.oauth.access_token_ttl, 3600);
+        assert_eq!(settings.oauth.refresh_token_ttl, 30 * 24 * 3600);
+        assert!(settings.oauth.require_pkce);
+        assert!(!settings.accounts.secure_cookies);
+    }
+
+    #[test]
+    fn environment_overrides_and_issuer_follows_listen() {
+        let settings = load(&[("TESSERA_LISTEN", "0.0.0.0:9000"), ("TESSERA_CODE_TTL", "30")]).expect("loads");
+        assert_eq!(settings.issuer(), "http://0.0.0.0:9000");
+        assert_eq!(settings.oauth.code_ttl, 30);
+        let settings = load(&[("TESSERA_ISSUER_URL", "https://auth.example.com/")]).expect("loads");
+        assert_eq!(settings.issuer(), "https://auth.example.com");
+        assert!(settings.accounts.secure_cookies);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let cases = [
+            ("TESSERA_CODE_TTL", "soon", "TESSERA_CODE_TTL"),
+            ("TESSERA_ACCESS_TOKEN_TTL", "0", "access_token_ttl"),
+            ("TESSERA_REFRESH_TOKEN_TTL", "-5", "refresh_token_ttl"),
+            ("TESSERA_LISTEN", "localhost", "listen"),
+            ("TESSERA_ISSUER_URL", "ftp://x", "issuer_url"),
+            ("TESSERA_DATABASE_URL", "mysql://x", "database_url"),
+            ("TESSERA_REQUIRE_PKCE", "maybe", "TESSERA_REQUIRE_PKCE"),
+        ];
+        for (key, value, named) in cases {
+            let error = load(&[(key, value)]).expect_err(key);
+            assert!(error.to_string().contains(named), "{key}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_config_file_is_read_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tessera-config-{}", crate::credentials::random_token()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("tessera.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:7070\"\ncode_ttl = 45\n").expect("write");
+        let overrides = Overrides { config_file: Some(path.clone()), ..Overrides::default() };
+        let settings = Settings::load_with(&overrides, |_| None).expect("loads");
+        assert_eq!(settings.listen.port(), 7070);
+        assert_eq!(settings.oauth.code_ttl, 45);
+        let from_env = Settings::load_with(&overrides, |k| (k == "TESSERA_CODE_TTL").then(|| "90".into()));
+        assert_eq!(from_env.expect("loads").oauth.code_ttl, 90);
+        std::fs::write(&path, "listne = \"x\"\n").expect("write");
+        let error = Settings::load_with(&overrides, |_| None).expect_err("unknown key");
+        assert!(error.to_string().contains("listne"), "{error}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,55 @@
+//! The console: server-rendered pages for people (sign-up, login, workspaces, and later apps,
+//! consent and integrations). Handlers here stay thin: they extract, call the part that owns the
+//! rule, and render.
+
+mod auth;
+mod error;
+mod session;
+mod templates;
+mod workspaces;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+
+use crate::app::AppState;
+
+pub use error::PageError;
+pub use session::{CsrfForm, SignedIn, Visitor};
+pub use templates::render;
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(workspaces::home))
+        .route("/signup", get(auth::signup_page).post(auth::signup))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/workspaces", post(workspaces::create))
+        .route("/workspaces/{id}", get(workspaces::settings))
+        .route("/workspaces/{id}/rename", post(workspaces::rename))
+        .route("/workspaces/{id}/members", post(workspaces::add_member))
+        .route("/workspaces/{id}/members/{user_id}/remove", post(workspaces::remove_member))
+        .layer(middleware::from_fn_with_state(state.clone(), session::ensure_browser_cookie))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+        .fallback(not_found)
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/app.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/app.js"),
+    )
+}
+
+async fn not_found() -> PageError {
+    PageError::NotFound
+}

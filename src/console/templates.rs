@@ -1,0 +1,43 @@
+//! Templates, compiled into the binary. HTML auto-escaping is on for every `.html` template, so
+//! anything a user typed (an app name, a workspace name) is shown as text.
+
+use std::sync::LazyLock;
+
+use axum::response::Html;
+use minijinja::{Environment, Value};
+
+use super::PageError;
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    env.add_filter("datetime", |seconds: i64| crate::time::display(seconds));
+    for (name, source) in [
+        ("layout.html", include_str!("templates/layout.html")),
+        ("error.html", include_str!("templates/error.html")),
+        ("signup.html", include_str!("templates/signup.html")),
+        ("login.html", include_str!("templates/login.html")),
+        ("home.html", include_str!("templates/home.html")),
+        ("workspace.html", include_str!("templates/workspace.html")),
+    ] {
+        if let Err(e) = env.add_template(name, source) {
+            // Templates are part of the binary; a broken one is caught by the first test that renders it.
+            tracing::error!(template = name, error = %e, "template does not compile");
+        }
+    }
+    env
+});
+
+pub fn render(name: &str, context: Value) -> Result<Html<String>, PageError> {
+    TEMPLATES
+        .get_template(name)
+        .and_then(|t| t.render(context))
+        .map(Html)
+        .map_err(|e| PageError::Internal(anyhow::anyhow!("template {name}: {e}")))
+}
+
+/// Renders without failing, for error pages themselves.
+pub fn render_html(name: &str, context: Value) -> Html<String> {
+    render(name, context)
+        .unwrap_or_else(|_| Html("<!doctype html><title>Error</title><p>Something went wrong.</p>".to_owned()))
+}

@@ -1,0 +1,226 @@
+//! Opaque, prefixed secrets (design.md "Credentials").
+//!
+//! Every secret Tessera issues is `tes_<kind>_` + 43 base62 characters (256 random bits) + a
+//! 6-character CRC-32 checksum, so that secret scanners can recognise a leaked one and a typo is
+//! caught before any database lookup. Only the SHA-256 hash of a secret is ever stored.
+
+use std::fmt;
+
+use rand::distributions::{Alphanumeric, DistString};
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The kind of a secret, which fixes its prefix.
+///
+/// NEVER CHANGE A PREFIX: issued secrets, secret scanners and partners' code depend on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    AuthorizationCode,
+    AccessToken,
+    RefreshToken,
+    ClientSecret,
+    ApiKey,
+    Session,
+}
+
+impl SecretKind {
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            SecretKind::AuthorizationCode => "tes_ac_",
+            SecretKind::AccessToken => "tes_at_",
+            SecretKind::RefreshToken => "tes_rt_",
+            SecretKind::ClientSecret => "tes_sk_",
+            SecretKind::ApiKey => "tes_ak_",
+            SecretKind::Session => "tes_se_",
+        }
+    }
+}
+
+/// 43 base62 characters carry 43 * log2(62) = 256.03 bits.
+const RANDOM_LEN: usize = 43;
+const CHECKSUM_LEN: usize = 6;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A freshly issued secret. It is shown to its owner once and never stored; only its
+/// [`SecretHash`] is.
+pub struct IssuedSecret {
+    value: String,
+    kind: SecretKind,
+}
+
+impl IssuedSecret {
+    pub fn generate(kind: SecretKind) -> Self {
+        let random = Alphanumeric.sample_string(&mut OsRng, RANDOM_LEN);
+        let mut value = String::with_capacity(kind.prefix().len() + RANDOM_LEN + CHECKSUM_LEN);
+        value.push_str(kind.prefix());
+        value.push_str(&random);
+        let checksum = checksum(&value);
+        value.push_str(&checksum);
+        IssuedSecret { value, kind }
+    }
+
+    /// The secret itself, for the one response that hands it out.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    pub fn into_exposed(self) -> String {
+        self.value
+    }
+
+    pub fn hash(&self) -> SecretHash {
+        SecretHash::of(&self.value)
+    }
+
+    pub fn kind(&self) -> SecretKind {
+        self.kind
+    }
+}
+
+impl fmt::Debug for IssuedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IssuedSecret({}…)", self.kind.prefix())
+    }
+}
+
+/// A secret as presented by a client, after its shape and checksum have been verified.
+pub struct PresentedSecret<'a>(&'a str);
+
+impl<'a> PresentedSecret<'a> {
+    /// Accepts only well-formed secrets of the expected kind, so garbage never reaches the database.
+    pub fn parse(kind: SecretKind, value: &'a str) -> Option<Self> {
+        let body = value.strip_prefix(kind.prefix())?;
+        if body.len() != RANDOM_LEN + CHECKSUM_LEN || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let (without_checksum, given) = value.split_at(value.len() - CHECKSUM_LEN);
+        let expected = checksum(without_checksum);
+        bool::from(expected.as_bytes().ct_eq(given.as_bytes())).then_some(PresentedSecret(value))
+    }
+
+    pub fn hash(&self) -> SecretHash {
+        SecretHash::of(self.0)
+    }
+}
+
+impl fmt::Debug for PresentedSecret<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PresentedSecret(…)")
+    }
+}
+
+/// SHA-256 of a secret, hex-encoded: what the store keeps and looks rows up by.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    pub fn of(secret: &str) -> Self {
+        SecretHash(hex(&Sha256::digest(secret.as_bytes())))
+    }
+
+    pub fn from_stored(hex: String) -> Self {
+        SecretHash(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time comparison, for hashes fetched by something other than the hash itself.
+    pub fn matches(&self, other: &SecretHash) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretHash({}…)", &self.0[..8.min(self.0.len())])
+    }
+}
+
+/// A non-secret opaque identifier such as `usr_3kq...` (16 random bytes' worth of base62).
+pub fn new_id(prefix: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + 1 + 22);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(&Alphanumeric.sample_string(&mut OsRng, 22));
+    id
+}
+
+/// A random token with no prefix, for values such as CSRF tokens that are never stored.
+pub fn random_token() -> String {
+    Alphanumeric.sample_string(&mut OsRng, RANDOM_LEN)
+}
+
+pub fn sha256_hex(input: &[u8]) -> String {
+    hex(&Sha256::digest(input))
+}
+
+/// Constant-time string equality.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+fn checksum(value: &str) -> String {
+    let mut n = crc32fast::hash(value.as_bytes());
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_secrets_are_prefixed_and_parse_back() {
+        for kind in [SecretKind::AccessToken, SecretKind::ClientSecret, SecretKind::ApiKey] {
+            let secret = IssuedSecret::generate(kind);
+            assert!(secret.expose().starts_with(kind.prefix()));
+            assert_eq!(secret.expose().len(), kind.prefix().len() + RANDOM_LEN + CHECKSUM_LEN);
+            let parsed = PresentedSecret::parse(kind, secret.expose()).expect("parses");
+            assert!(parsed.hash().matches(&secret.hash()));
+        }
+    }
+
+    #[test]
+    fn a_changed_character_fails_the_checksum() {
+        let secret = IssuedSecret::generate(SecretKind::AccessToken);
+        let mut tampered = secret.expose().to_owned().into_bytes();
+        let i = SecretKind::AccessToken.prefix().len() + 3;
+        tampered[i] = if tampered[i] == b'a' { b'b' } else { b'a' };
+        let tampered = String::from_utf8(tampered).expect("ascii");
+        assert!(PresentedSecret::parse(SecretKind::AccessToken, &tampered).is_none());
+    }
+
+    #[test]
+    fn a_secret_of_another_kind_or_shape_is_refused() {
+        let secret = IssuedSecret::generate(SecretKind::RefreshToken);
+        assert!(PresentedSecret::parse(SecretKind::AccessToken, secret.expose()).is_none());
+        assert!(PresentedSecret::parse(SecretKind::RefreshToken, "tes_rt_short").is_none());
+        assert!(PresentedSecret::parse(SecretKind::RefreshToken, "").is_none());
+        let with_unicode = format!("{}é", &secret.expose()[..secret.expose().len() - 2]);
+        assert!(PresentedSecret::parse(SecretKind::RefreshToken, &with_unicode).is_none());
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_secret() {
+        let secret = IssuedSecret::generate(SecretKind::ClientSecret);
+        let shown = format!("{secret:?} {:?}", secret.hash());
+        assert!(!shown.contains(&secret.expose()[7..20]));
+    }
+}

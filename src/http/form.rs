@@ -1,0 +1,108 @@
+//! Strict `application/x-www-form-urlencoded` parsing.
+//!
+//! Unlike a lenient parser, this refuses a wrong content type, a body over the limit and invalid
+//! UTF-8 (instead of silently replacing it), and keeps repeated keys so that callers can refuse
+//! them where a protocol says so (RFC 6749 §3.1).
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use percent_encoding::percent_decode;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormError {
+    #[error("the request must be sent as application/x-www-form-urlencoded")]
+    ContentType,
+    #[error("the request body is too large")]
+    TooLarge,
+    #[error("the request body could not be read")]
+    Unreadable,
+    #[error("the form is not valid UTF-8")]
+    InvalidUtf8,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FormData {
+    pairs: Vec<(String, String)>,
+}
+
+impl FormData {
+    pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<FormData, FormError> {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(FormError::ContentType);
+        }
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                FormError::TooLarge
+            } else {
+                FormError::Unreadable
+            }
+        })?;
+        FormData::parse(&bytes)
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<FormData, FormError> {
+        let mut pairs = Vec::new();
+        for piece in bytes.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (key, value) = match piece.iter().position(|&b| b == b'=') {
+                Some(i) => (&piece[..i], &piece[i + 1..]),
+                None => (piece, &b""[..]),
+            };
+            pairs.push((decode(key)?, decode(value)?));
+        }
+        Ok(FormData { pairs })
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `key`, or "" when it is absent.
+    pub fn text(&self, key: &str) -> &str {
+        self.get(key).unwrap_or("")
+    }
+
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// The first key that appears more than once, if any.
+    pub fn repeated_key(&self) -> Option<&str> {
+        self.pairs
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| self.pairs[..*i].iter().any(|(seen, _)| seen == k))
+            .map(|(_, (k, _))| k.as_str())
+    }
+}
+
+fn decode(raw: &[u8]) -> Result<String, FormError> {
+    let plus_as_space: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    percent_decode(&plus_as_space).decode_utf8().map(|s| s.into_owned()).map_err(|_| FormError::InvalidUtf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pairs_plus_and_percent_escapes() {
+        let form = FormData::parse(b"a=1&b=two+words&c=%C3%A9&a=2&empty=&bare").expect("parses");
+        assert_eq!(form.get("a"), Some("1"));
+        assert_eq!(form.all("a"), vec!["1", "2"]);
+        assert_eq!(form.text("b"), "two words");
+        assert_eq!(form.text("c"), "é");
+        assert_eq!(form.get("empty"), Some(""));
+        assert_eq!(form.get("bare"), Some(""));
+        assert_eq!(form.repeated_key(), Some("a"));
+    }
+
+    #[test]
+    fn refuses_invalid_utf8() {
+        assert_eq!(FormData::parse(b"a=%FF%FE").unwrap_err(), FormError::InvalidUtf8);
+        assert_eq!(FormData::parse(b"a=\xff").unwrap_err(), FormError::InvalidUtf8);
+    }
+}

@@ -1,0 +1,152 @@
+//! Storage: one schema on two engines, SQLite (the embedded default) and PostgreSQL.
+//!
+//! The engine is chosen once, from the database URL, when the [`Store`] connects; every query is
+//! written once in the SQL both engines share (`$1` placeholders, integer seconds for times) and
+//! runs through sqlx's `Any` driver. One file per aggregate holds its queries.
+
+pub mod login_failures;
+pub mod sessions;
+pub mod users;
+pub mod workspaces;
+
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Connection, Executor};
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+pub use sqlx::AnyConnection as Conn;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(e) => e.as_database_error().is_some_and(|d| d.is_unique_violation()),
+            StoreError::Migration(_) => false,
+        }
+    }
+}
+
+/// The shared handle to the database.
+///
+/// On SQLite all writes go through a single connection, so write transactions queue in-process
+/// instead of failing with `SQLITE_BUSY` when two of them try to upgrade their locks; reads use
+/// their own pool and, thanks to WAL, never wait for writers. On PostgreSQL both are one pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    reader: AnyPool,
+    writer: AnyPool,
+    engine: Engine,
+}
+
+impl Store {
+    pub async fn connect(database_url: &str) -> Result<Store, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        if database_url.starts_with("sqlite:") {
+            let url = sqlite_url(database_url);
+            let options = AnyConnectOptions::from_str(&url)?;
+            let pool = |max| {
+                AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).after_connect(
+                    |conn, _meta| {
+                        Box::pin(async move {
+                            // Foreign keys enforce the grant relations; WAL lets readers run beside the
+                            // writer; the busy timeout covers other processes (such as `tessera admin`).
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            Ok(())
+                        })
+                    },
+                )
+            };
+            let writer = pool(1).connect_with(options.clone()).await?;
+            let reader = pool(8).connect_with(options).await?;
+            Ok(Store { reader, writer, engine: Engine::Sqlite })
+        } else {
+            let options = AnyConnectOptions::from_str(database_url)?;
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Store { reader: pool.clone(), writer: pool, engine: Engine::Postgres })
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Applies every pending migration of this engine.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers, for `/readyz`.
+    pub async fn ping(&self) -> bool {
+        let attempt = async {
+            let mut conn = self.reader.acquire().await?;
+            conn.ping().await
+        };
+        matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Ok(())))
+    }
+
+    /// The pool for reads that need no transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Starts a transaction for writes that belong together.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(self.writer.begin().await?)
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// `sqlite://tessera.db` creates the file if it is missing.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+impl Store {
+    /// The pool for single-statement writes that need no explicit transaction.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+}

@@ -1,0 +1,10 @@
+//! Time as Tessera stores it: UTC seconds since the Unix epoch.
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// `2026-11-23 11:42 UTC`, for pages.
+pub fn display(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}

@@ -1,0 +1,14 @@
+// Progressive enhancements only: every page works without scripts.
+document.addEventListener("click", (event) => {
+  const target = event.target.closest("[data-confirm]");
+  if (target && !window.confirm(target.getAttribute("data-confirm"))) {
+    event.preventDefault();
+  }
+  const copy = event.target.closest("[data-copy]");
+  if (copy) {
+    const source = document.getElementById(copy.getAttribute("data-copy"));
+    if (source && navigator.clipboard) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(() => { copy.textContent = "Copied"; });
+    }
+  }
+});

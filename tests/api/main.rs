@@ -1,0 +1,8 @@
+//! One integration-test binary (one link on a two-core machine). Only `mod` lines here.
+
+mod helpers;
+
+mod accounts;
+mod cli;
+mod ops;
+mod workspaces;
