@@ -58,7 +58,8 @@ async fn signup_refuses_bad_input_with_an_inline_error_and_creates_nothing(engin
         let body = response.text().await.expect("body");
         assert!(body.contains(message), "{fields:?} should say {message:?}");
     }
-    let response = app.browser().submit("/login", "/login", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    let response =
+        app.browser().submit("/login", "/login", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(response.status(), 400, "no account was created by the refused sign-ups");
 }
 
@@ -67,7 +68,11 @@ async fn signup_refuses_a_taken_email(engine: Engine) {
     app.signed_in_user("taken@example.com").await;
     let response = app
         .browser()
-        .submit("/signup", "/signup", &[("name", "Other"), ("email", "TAKEN@example.com"), ("password", "another password")])
+        .submit(
+            "/signup",
+            "/signup",
+            &[("name", "Other"), ("email", "TAKEN@example.com"), ("password", "another password")],
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.expect("body").contains("already exists"));
@@ -86,7 +91,10 @@ async fn login_redirects_to_next_with_a_new_session(engine: Engine) {
     assert_eq!(hidden_value(&page, "next").as_deref(), Some("/workspaces"));
     let csrf = hidden_value(&page, "csrf_token").expect("csrf");
     let a = browser
-        .post_raw("/login", &[("csrf_token", &csrf), ("email", "grace@example.com"), ("password", PASSWORD), ("next", "/workspaces")])
+        .post_raw(
+            "/login",
+            &[("csrf_token", &csrf), ("email", "grace@example.com"), ("password", PASSWORD), ("next", "/workspaces")],
+        )
         .await;
     assert_eq!(a.status(), 303);
     assert_eq!(location(&a), "/workspaces");
@@ -104,7 +112,10 @@ async fn login_says_the_same_for_an_unknown_email_and_a_wrong_password(engine: E
     for (email, password) in [("known@example.com", "wrong password!"), ("unknown@example.com", PASSWORD)] {
         let response = app.browser().submit("/login", "/login", &[("email", email), ("password", password)]).await;
         assert_eq!(response.status(), 400);
-        assert!(response.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap_or("").contains("tessera_session")));
+        assert!(response
+            .headers()
+            .get("set-cookie")
+            .is_none_or(|c| !c.to_str().unwrap_or("").contains("tessera_session")));
         let body = response.text().await.expect("body");
         assert!(body.contains("Email or password is incorrect."));
         bodies.push(body.replace(email, "EMAIL"));
@@ -131,7 +142,10 @@ async fn repeated_failed_logins_for_one_account_are_throttled(engine: Engine) {
     let app = TestApp::spawn_with(engine, &[("TESSERA_LOGIN_FAILURES_PER_ACCOUNT", "3")]).await;
     app.signed_in_user("target@example.com").await;
     for _ in 0..3 {
-        let r = app.browser().submit("/login", "/login", &[("email", "target@example.com"), ("password", "bad guess 123")]).await;
+        let r = app
+            .browser()
+            .submit("/login", "/login", &[("email", "target@example.com"), ("password", "bad guess 123")])
+            .await;
         assert_eq!(r.status(), 400);
     }
     let r = app.browser().submit("/login", "/login", &[("email", "target@example.com"), ("password", PASSWORD)]).await;
@@ -150,7 +164,8 @@ async fn repeated_failed_logins_from_one_address_are_throttled(engine: Engine) {
         let r = app.browser().submit("/login", "/login", &[("email", &email), ("password", "whatever 123")]).await;
         assert_eq!(r.status(), 400);
     }
-    let r = app.browser().submit("/login", "/login", &[("email", "fresh@example.com"), ("password", "whatever 123")]).await;
+    let r =
+        app.browser().submit("/login", "/login", &[("email", "fresh@example.com"), ("password", "whatever 123")]).await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
 }

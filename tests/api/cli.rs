@@ -4,18 +4,40 @@
 use crate::helpers::{stdout_json, Engine, TestApp, PASSWORD};
 use crate::on_both_engines;
 
-on_both_engines!(admin_commands_print_json_and_a_running_server_sees_their_writes, admin_commands_refuse_bad_input_with_a_json_error,);
+on_both_engines!(
+    admin_commands_print_json_and_a_running_server_sees_their_writes,
+    admin_commands_refuse_bad_input_with_a_json_error,
+);
 
 async fn admin_commands_print_json_and_a_running_server_sees_their_writes(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let user = stdout_json(&app.cli(&["admin", "create-user", "--email", "ops@example.com", "--password", PASSWORD, "--name", "Ops"]));
+    let user = stdout_json(&app.cli(&[
+        "admin",
+        "create-user",
+        "--email",
+        "ops@example.com",
+        "--password",
+        PASSWORD,
+        "--name",
+        "Ops",
+    ]));
     assert_eq!(user["email"], "ops@example.com");
     assert!(user["id"].as_str().expect("id").starts_with("usr_"));
-    let workspace = stdout_json(&app.cli(&["admin", "create-workspace", "--name", "Platform", "--owner", "ops@example.com"]));
+    let workspace =
+        stdout_json(&app.cli(&["admin", "create-workspace", "--name", "Platform", "--owner", "ops@example.com"]));
     assert_eq!(workspace["name"], "Platform");
     let id = workspace["id"].as_str().expect("id").to_owned();
     stdout_json(&app.cli(&["admin", "create-user", "--email", "dev@example.com", "--password", PASSWORD]));
-    let member = stdout_json(&app.cli(&["admin", "add-member", "--workspace", &id, "--email", "dev@example.com", "--role", "admin"]));
+    let member = stdout_json(&app.cli(&[
+        "admin",
+        "add-member",
+        "--workspace",
+        &id,
+        "--email",
+        "dev@example.com",
+        "--role",
+        "admin",
+    ]));
     assert_eq!(member["role"], "admin");
 
     // The server that was already running sees all of it.
@@ -34,7 +56,10 @@ async fn admin_commands_refuse_bad_input_with_a_json_error(engine: Engine) {
         (&["admin", "create-user", "--email", "ops@example.com", "--password", PASSWORD], "already exists"),
         (&["admin", "create-workspace", "--name", "X", "--owner", "ghost@example.com"], "user not found"),
         (&["admin", "create-workspace", "--name", "", "--owner", "ops@example.com"], "name"),
-        (&["admin", "add-member", "--workspace", "ws_missing", "--email", "ops@example.com", "--role", "admin"], "workspace not found"),
+        (
+            &["admin", "add-member", "--workspace", "ws_missing", "--email", "ops@example.com", "--role", "admin"],
+            "workspace not found",
+        ),
     ];
     for (args, expected) in cases {
         let out = app.cli(args);

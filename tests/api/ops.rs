@@ -54,7 +54,13 @@ fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
 
 #[test]
 fn help_describes_every_command() {
-    for args in [&["--help"][..], &["serve", "--help"], &["migrate", "--help"], &["admin", "--help"], &["admin", "create-user", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["admin", "--help"],
+        &["admin", "create-user", "--help"],
+    ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera")).args(args).output().expect("run tessera");
         assert!(out.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&out.stdout);

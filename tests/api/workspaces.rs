@@ -30,13 +30,17 @@ async fn a_user_creates_renames_and_lists_workspaces(engine: Engine) {
     assert!(page.contains("<h1>Analytics</h1>"));
     assert!(page.contains("owner@example.com"));
 
-    let r = browser.submit(&format!("/workspaces/{id}"), &format!("/workspaces/{id}/rename"), &[("name", "Analytics EU")]).await;
+    let r = browser
+        .submit(&format!("/workspaces/{id}"), &format!("/workspaces/{id}/rename"), &[("name", "Analytics EU")])
+        .await;
     assert_eq!(r.status(), 303);
     let home = browser.get_html("/").await;
     assert!(home.contains("Analytics EU"));
     assert!(home.contains("Test User&#x27;s workspace"), "the personal workspace is still listed");
 
-    let r = browser.submit(&format!("/workspaces/{id}"), &format!("/workspaces/{id}/rename"), &[("name", &"x".repeat(81))]).await;
+    let r = browser
+        .submit(&format!("/workspaces/{id}"), &format!("/workspaces/{id}/rename"), &[("name", &"x".repeat(81))])
+        .await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.expect("body").contains("at most 80 characters"));
 }
@@ -58,7 +62,8 @@ async fn owners_and_admins_manage_members_and_members_cannot(engine: Engine) {
     let member_page = member.get_html(&page).await;
     assert!(!member_page.contains("Add a member"));
     let csrf = hidden_value(&member_page, "csrf_token").expect("csrf");
-    let r = member.post_raw(&add, &[("csrf_token", &csrf), ("email", "newcomer@example.com"), ("role", "member")]).await;
+    let r =
+        member.post_raw(&add, &[("csrf_token", &csrf), ("email", "newcomer@example.com"), ("role", "member")]).await;
     assert_eq!(r.status(), 403);
     let r = member.post_raw(&format!("/workspaces/{id}/rename"), &[("csrf_token", &csrf), ("name", "Mine now")]).await;
     assert_eq!(r.status(), 403);
@@ -106,7 +111,10 @@ async fn outsiders_see_nothing_of_a_workspace(engine: Engine) {
     let csrf = hidden_value(&outsider.get_html("/").await, "csrf_token").expect("csrf");
     for action in ["rename", "members"] {
         let r = outsider
-            .post_raw(&format!("/workspaces/{id}/{action}"), &[("csrf_token", &csrf), ("name", "x"), ("email", "outsider@example.com"), ("role", "admin")])
+            .post_raw(
+                &format!("/workspaces/{id}/{action}"),
+                &[("csrf_token", &csrf), ("name", "x"), ("email", "outsider@example.com"), ("role", "admin")],
+            )
             .await;
         assert_eq!(r.status(), 404, "{action}");
     }

@@ -64,7 +64,10 @@ pub async fn postgres_available() -> bool {
         }
         Err(e) if in_ci() => panic!("CI=true but PostgreSQL at {} is unreachable: {e}", postgres_admin_url()),
         Err(e) => {
-            eprintln!("skipping PostgreSQL test: {} is unreachable ({e}); set CI=true to fail instead", postgres_admin_url());
+            eprintln!(
+                "skipping PostgreSQL test: {} is unreachable ({e}); set CI=true to fail instead",
+                postgres_admin_url()
+            );
             false
         }
     }
@@ -261,7 +264,8 @@ impl Browser {
     }
 
     pub async fn log_in(&self, email: &str, password: &str) -> reqwest::Response {
-        let response = self.submit("/login", "/login", &[("email", email), ("password", password), ("next", "/")]).await;
+        let response =
+            self.submit("/login", "/login", &[("email", email), ("password", password), ("next", "/")]).await;
         assert_eq!(response.status(), 303, "login as {email} should succeed");
         response
     }
@@ -271,7 +275,9 @@ pub fn encode(fields: &[(&str, &str)]) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     fields
         .iter()
-        .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .map(|(k, v)| {
+            format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC))
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
