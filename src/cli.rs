@@ -57,6 +57,38 @@ enum Admin {
     CreateWorkspace(CreateWorkspace),
     /// Add an existing user to a workspace.
     AddMember(AddMember),
+    /// Register an OAuth application owned by a user or a workspace; prints its client id and,
+    /// for a confidential app, its client secret (shown only here).
+    CreateApp(CreateApp),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("owner").required(true).args(["owner_user", "owner_workspace"])))]
+struct CreateApp {
+    /// Email of the user who owns the app (a user-level app).
+    #[arg(long, value_name = "EMAIL")]
+    owner_user: Option<String>,
+    /// Id of the workspace that owns the app (a workspace-level app).
+    #[arg(long, value_name = "WORKSPACE_ID")]
+    owner_workspace: Option<String>,
+    /// 1 to 80 characters.
+    #[arg(long)]
+    name: String,
+    /// A redirect URI; repeat for several (1 to 10).
+    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    redirect_uris: Vec<String>,
+    /// A scope the app may ask for; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE", required = true)]
+    scopes: Vec<String>,
+    /// A public client (no secret; PKCE required), for native and browser apps.
+    #[arg(long)]
+    public: bool,
+    /// https URL of the app's logo.
+    #[arg(long, default_value = "")]
+    logo_url: String,
+    /// https URL of the app's homepage.
+    #[arg(long, default_value = "")]
+    homepage: String,
 }
 
 #[derive(Debug, Args)]
@@ -161,12 +193,51 @@ async fn admin(settings: &Settings, command: Admin) -> Result<Value, String> {
                 .map(|m| json!({"workspace_id": c.workspace, "user_id": m.user_id, "email": m.email, "role": m.role})),
             Err(e) => Err(e),
         },
+        Admin::CreateApp(c) => {
+            let outcome = create_app(&store, c, now).await;
+            store.close().await;
+            return outcome;
+        }
     };
     store.close().await;
     outcome.map_err(|e| match e {
         AccountError::Internal(e) => format!("{e:#}"),
         other => other.to_string(),
     })
+}
+
+async fn create_app(store: &crate::store::Store, c: CreateApp, now: i64) -> Result<Value, String> {
+    use crate::apps::{self, AppInput, AppOwner, ClientType};
+    let owner = match (c.owner_user, c.owner_workspace) {
+        (Some(email), _) => {
+            let email = crate::accounts::Email::parse(&email).map_err(|e| e.to_string())?;
+            let user = crate::store::users::by_email(store.reader(), email.as_str())
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("user not found")?;
+            AppOwner::User(user.id)
+        }
+        (None, Some(workspace)) => AppOwner::Workspace(workspace),
+        (None, None) => return Err("give --owner-user or --owner-workspace".into()),
+    };
+    let input = AppInput {
+        name: c.name,
+        scopes: c.scopes,
+        redirect_uris: c.redirect_uris,
+        logo_url: c.logo_url,
+        homepage_url: c.homepage,
+    };
+    let client_type = if c.public { ClientType::Public } else { ClientType::Confidential };
+    let (app, secret) =
+        apps::create(store, &Actor::Operator, owner, &input, client_type, now).await.map_err(|e| match e {
+            apps::AppError::Internal(e) => format!("{e:#}"),
+            other => other.to_string(),
+        })?;
+    let mut out = json!({"client_id": app.client_id, "client_type": app.client_type.as_str()});
+    if let Some(secret) = secret {
+        out["client_secret"] = json!(secret.into_exposed());
+    }
+    Ok(out)
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod apps;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -12,3 +12,10 @@ document.addEventListener("click", (event) => {
     }
   }
 });
+
+// After a secret is shown once, a reload must not show it again: point the address bar at the
+// app's own page (which never shows secrets) instead of the form submission.
+const replaceUrl = document.querySelector("[data-replace-url]");
+if (replaceUrl && window.history && window.history.replaceState) {
+  window.history.replaceState(null, "", replaceUrl.getAttribute("data-replace-url"));
+}

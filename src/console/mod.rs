@@ -2,6 +2,7 @@
 //! consent and integrations). Handlers here stay thin: they extract, call the part that owns the
 //! rule, and render.
 
+mod apps;
 mod auth;
 mod error;
 mod session;
@@ -30,6 +31,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/workspaces/{id}/rename", post(workspaces::rename))
         .route("/workspaces/{id}/members", post(workspaces::add_member))
         .route("/workspaces/{id}/members/{user_id}/remove", post(workspaces::remove_member))
+        .route("/settings/account/integrations", get(apps::account_integrations))
+        .route("/settings/account/integrations/apps/new", get(apps::new_account_app))
+        .route("/settings/account/integrations/apps", post(apps::create_account_app))
+        .route("/workspaces/{id}/integrations", get(apps::workspace_integrations))
+        .route("/workspaces/{id}/integrations/apps/new", get(apps::new_workspace_app))
+        .route("/workspaces/{id}/integrations/apps", post(apps::create_workspace_app))
+        .route("/apps/{client_id}", get(apps::show).post(apps::update))
+        .route("/apps/{client_id}/rotate-secret", post(apps::rotate_secret))
+        .route("/apps/{client_id}/delete", get(apps::confirm_delete).post(apps::delete))
         .layer(middleware::from_fn_with_state(state.clone(), session::ensure_browser_cookie))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))

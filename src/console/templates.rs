@@ -19,6 +19,12 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("login.html", include_str!("templates/login.html")),
         ("home.html", include_str!("templates/home.html")),
         ("workspace.html", include_str!("templates/workspace.html")),
+        ("apps.html", include_str!("templates/apps.html")),
+        ("app_new.html", include_str!("templates/app_new.html")),
+        ("app_fields.html", include_str!("templates/app_fields.html")),
+        ("app.html", include_str!("templates/app.html")),
+        ("app_secret.html", include_str!("templates/app_secret.html")),
+        ("app_delete.html", include_str!("templates/app_delete.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are part of the binary; a broken one is caught by the first test that renders it.

@@ -4,6 +4,7 @@
 //! written once in the SQL both engines share (`$1` placeholders, integer seconds for times) and
 //! runs through sqlx's `Any` driver. One file per aggregate holds its queries.
 
+pub mod apps;
 pub mod login_failures;
 pub mod sessions;
 pub mod users;

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod apps;
 mod cli;
 mod ops;
 mod workspaces;
