@@ -50,6 +50,8 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.http.request_timeout_secs);
     Router::new()
         .merge(crate::console::routes(&state))
+        .merge(crate::oauth::routes())
+        .merge(crate::api::routes())
         .merge(crate::ops::routes())
         .layer(DefaultBodyLimit::max(state.settings.http.max_body_bytes))
         .layer(middleware::from_fn(security_headers))

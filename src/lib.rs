@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
 
 pub mod accounts;
+pub mod api;
 pub mod app;
 pub mod apps;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod console;
 pub mod credentials;
 pub mod http;
+pub mod oauth;
 pub mod ops;
 pub mod store;
 pub mod time;

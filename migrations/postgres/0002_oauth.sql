@@ -40,7 +40,8 @@ CREATE INDEX grants_client ON grants(client_id);
 CREATE TABLE authorization_requests (
     challenge_hash        TEXT PRIMARY KEY,    -- SHA-256 of the consent challenge
     client_id             TEXT NOT NULL REFERENCES oauth_apps(client_id) ON DELETE CASCADE,
-    redirect_uri          TEXT NOT NULL,
+    redirect_uri          TEXT NOT NULL,         -- where to send the answer
+    redirect_uri_given    BIGINT NOT NULL,        -- 1 if the request named it (then the token request must too)
     scopes                TEXT NOT NULL,
     state                 TEXT,
     code_challenge        TEXT,
@@ -53,8 +54,8 @@ CREATE INDEX authorization_requests_expiry ON authorization_requests(expires_at)
 CREATE TABLE authorization_codes (
     code_hash      TEXT PRIMARY KEY,           -- SHA-256 of the code
     grant_id       TEXT NOT NULL REFERENCES grants(id) ON DELETE CASCADE,
-    redirect_uri   TEXT NOT NULL,
-    code_challenge TEXT,
+    redirect_uri   TEXT NOT NULL,              -- the authorization request's redirect_uri, '' if it named none
+    code_challenge TEXT,                       -- PKCE S256 challenge
     scopes         TEXT NOT NULL,
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,

@@ -40,6 +40,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/apps/{client_id}", get(apps::show).post(apps::update))
         .route("/apps/{client_id}/rotate-secret", post(apps::rotate_secret))
         .route("/apps/{client_id}/delete", get(apps::confirm_delete).post(apps::delete))
+        .merge(crate::oauth::browser_routes())
         .layer(middleware::from_fn_with_state(state.clone(), session::ensure_browser_cookie))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))

@@ -25,6 +25,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("app.html", include_str!("templates/app.html")),
         ("app_secret.html", include_str!("templates/app_secret.html")),
         ("app_delete.html", include_str!("templates/app_delete.html")),
+        ("consent.html", include_str!("templates/consent.html")),
+        ("oauth_error.html", include_str!("templates/oauth_error.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are part of the binary; a broken one is caught by the first test that renders it.

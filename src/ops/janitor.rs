@@ -25,9 +25,10 @@ pub fn spawn(db: Store) -> JoinHandle<()> {
 pub async fn sweep(db: &Store, now: i64) -> Result<u64, store::StoreError> {
     let mut total = 0;
     loop {
-        let removed = store::sessions::delete_expired(db.writer(), now, BATCH).await?;
+        let removed = store::sessions::delete_expired(db.writer(), now, BATCH).await?
+            + store::tokens::delete_expired(db.writer(), now, BATCH).await?;
         total += removed;
-        if removed < BATCH as u64 {
+        if removed == 0 {
             return Ok(total);
         }
         tokio::task::yield_now().await;

@@ -5,8 +5,10 @@
 //! runs through sqlx's `Any` driver. One file per aggregate holds its queries.
 
 pub mod apps;
+pub mod grants;
 pub mod login_failures;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 pub mod workspaces;
 

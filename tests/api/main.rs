@@ -5,5 +5,6 @@ mod helpers;
 mod accounts;
 mod apps;
 mod cli;
+mod oauth;
 mod ops;
 mod workspaces;

@@ -18,7 +18,16 @@ async fn health_and_readiness_answer(engine: Engine) {
 async fn every_response_carries_security_headers_and_a_request_id(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    for path in ["/login", "/signup", "/", "/healthz", "/missing", "/static/app.css"] {
+    for path in [
+        "/login",
+        "/signup",
+        "/",
+        "/healthz",
+        "/missing",
+        "/static/app.css",
+        "/oauth2/auth?client_id=x",
+        "/oauth2/consent",
+    ] {
         let r = client.get(app.url(path)).send().await.expect("GET");
         let h = r.headers();
         let csp = h.get("content-security-policy").unwrap_or_else(|| panic!("{path}: CSP")).to_str().expect("ascii");

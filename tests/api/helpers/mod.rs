@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::process::Output;
 
+pub mod oauth;
+
 use reqwest::redirect::Policy;
 use tempfile::TempDir;
 use tessera::app::AppState;

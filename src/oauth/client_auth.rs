@@ -1,0 +1,58 @@
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, or a public client naming itself by `client_id`.
+
+use axum::http::{header, HeaderMap};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use percent_encoding::percent_decode_str;
+
+use crate::apps::{self, App};
+use crate::http::form::FormData;
+use crate::store::Store;
+
+use super::OAuthError;
+
+pub async fn authenticate(db: &Store, headers: &HeaderMap, form: &FormData) -> Result<App, OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let (client_id, secret) = match (basic, form.get("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+        }
+        (Some((id, secret)), None) => {
+            if form.get("client_id").is_some_and(|body_id| body_id != id) {
+                return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+            }
+            (id, Some(secret))
+        }
+        (None, secret) => {
+            let id = form.get("client_id").ok_or(OAuthError::InvalidClient)?.to_owned();
+            (id, secret.map(str::to_owned))
+        }
+    };
+    let app = apps::find(db, &client_id).await?.ok_or(OAuthError::InvalidClient)?;
+    match (app.is_public(), secret) {
+        (true, None) => Ok(app),
+        (false, Some(secret)) if app.secret_matches(&secret) => Ok(app),
+        _ => Err(OAuthError::InvalidClient),
+    }
+}
+
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, if present.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| OAuthError::InvalidClient)?;
+    let Some((scheme, encoded)) = value.split_once(' ') else { return Err(OAuthError::InvalidClient) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::InvalidClient);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| OAuthError::InvalidClient)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::InvalidClient)?;
+    let (id, secret) = decoded.split_once(':').ok_or(OAuthError::InvalidClient)?;
+    let unescape = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| OAuthError::InvalidClient)
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}

@@ -1,0 +1,90 @@
+//! The token-endpoint error (RFC 6749 §5.2), used by `/oauth2/token`, `/oauth2/revoke` and
+//! `/oauth2/introspect`. Each variant knows its code and status; `server_error` logs its cause
+//! and never echoes it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed (unknown client, wrong or missing secret).
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(&'static str),
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("unsupported_token_type")]
+    UnsupportedTokenType,
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("server_error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::Internal(e.into())
+    }
+}
+
+impl OAuthError {
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        OAuthError::InvalidRequest(description.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::UnsupportedTokenType => "unsupported_token_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::Internal(_) => "server_error",
+        }
+    }
+
+    fn description(&self) -> String {
+        match self {
+            OAuthError::InvalidRequest(d) | OAuthError::InvalidScope(d) => d.clone(),
+            OAuthError::InvalidClient => "client authentication failed".into(),
+            OAuthError::InvalidGrant(d) | OAuthError::UnauthorizedClient(d) => (*d).into(),
+            OAuthError::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token".into(),
+            OAuthError::UnsupportedTokenType => "token_type_hint must be access_token or refresh_token".into(),
+            OAuthError::Internal(_) => "the server could not complete the request".into(),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            // RFC 6749 §5.2: 401 with WWW-Authenticate for a failed client authentication.
+            OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthError::Internal(e) => {
+                tracing::error!(error = %e, "token endpoint failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = json!({ "error": self.code(), "error_description": self.description() });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tessera\""));
+        }
+        response
+    }
+}

@@ -1,0 +1,74 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
+
+use crate::apps::App;
+use crate::config::OAuthSettings;
+use crate::credentials::{PresentedSecret, SecretKind};
+use crate::http::form::FormData;
+use crate::store::{self, Store, StoreError};
+
+use super::super::token::{issue, TokenResponse};
+use super::super::{pkce, OAuthError};
+
+pub async fn exchange(
+    db: &Store,
+    settings: &OAuthSettings,
+    client: &App,
+    form: &FormData,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let code =
+        form.get("code").filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let Some(code) = PresentedSecret::parse(SecretKind::AuthorizationCode, code) else {
+        return Err(OAuthError::InvalidGrant("the code is invalid"));
+    };
+    let code_hash = code.hash();
+    let row = store::tokens::code(db.reader(), code_hash.as_str())
+        .await?
+        .ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
+
+    // A code is bound to its client; another client's attempt neither works nor burns it.
+    if row.issued.client_id != client.client_id {
+        return Err(OAuthError::InvalidGrant("the code was issued to another client"));
+    }
+    if row.issued.spent_at.is_some() {
+        // RFC 6749 §4.1.2: a second use revokes everything issued from the first.
+        store::grants::revoke(db.writer(), &row.issued.grant_id, now).await?;
+        return Err(OAuthError::InvalidGrant("the code was already used; its tokens are revoked"));
+    }
+    if row.issued.grant_revoked_at.is_some() {
+        return Err(OAuthError::InvalidGrant("the authorization was revoked"));
+    }
+    if row.issued.expires_at <= now {
+        return Err(OAuthError::InvalidGrant("the code has expired"));
+    }
+    // RFC 6749 §4.1.3: redirect_uri must equal the authorization request's, if it named one.
+    let presented_redirect = form.get("redirect_uri").unwrap_or("");
+    if !row.redirect_uri.is_empty() && presented_redirect != row.redirect_uri {
+        return Err(OAuthError::InvalidGrant("redirect_uri does not match the authorization request"));
+    }
+    if row.redirect_uri.is_empty()
+        && !presented_redirect.is_empty()
+        && !client.redirect_uris.iter().any(|u| u == presented_redirect)
+    {
+        return Err(OAuthError::InvalidGrant("redirect_uri does not match the authorization request"));
+    }
+    match (&row.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
+        (Some(_), None) => return Err(OAuthError::InvalidGrant("code_verifier is missing")),
+        (Some(_), Some(_)) => return Err(OAuthError::InvalidGrant("code_verifier does not match the code_challenge")),
+        // RFC 9700 §2.1.1: a verifier without a challenge is refused (PKCE downgrade).
+        (None, Some(_)) => return Err(OAuthError::InvalidGrant("no code_challenge was sent for this code")),
+        (None, None) => {}
+    }
+
+    let mut tx = db.begin().await?;
+    if !store::tokens::claim_code(&mut *tx, code_hash.as_str(), now).await? {
+        // Another request used the code between our read and now: that is a second use too.
+        drop(tx);
+        store::grants::revoke(db.writer(), &row.issued.grant_id, now).await?;
+        return Err(OAuthError::InvalidGrant("the code was already used; its tokens are revoked"));
+    }
+    let response = issue(&mut tx, settings, &row.issued.grant_id, &row.issued.scopes, &row.issued.scopes, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(response)
+}

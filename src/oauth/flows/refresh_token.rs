@@ -1,0 +1,65 @@
+//! `grant_type=refresh_token` with rotation and reuse detection (RFC 6749 §6, RFC 9700 §4.14).
+
+use crate::apps::{App, ScopeSet};
+use crate::config::OAuthSettings;
+use crate::credentials::{PresentedSecret, SecretKind};
+use crate::http::form::FormData;
+use crate::store::{self, Store, StoreError};
+
+use super::super::token::{issue, TokenResponse};
+use super::super::OAuthError;
+
+pub async fn refresh(
+    db: &Store,
+    settings: &OAuthSettings,
+    client: &App,
+    form: &FormData,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = form
+        .get("refresh_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let Some(token) = PresentedSecret::parse(SecretKind::RefreshToken, presented) else {
+        return Err(OAuthError::InvalidGrant("the refresh token is invalid"));
+    };
+    let token_hash = token.hash();
+    let row = store::tokens::refresh(db.reader(), token_hash.as_str())
+        .await?
+        .ok_or(OAuthError::InvalidGrant("the refresh token is invalid"))?;
+    if row.client_id != client.client_id {
+        return Err(OAuthError::InvalidGrant("the refresh token was issued to another client"));
+    }
+    if row.grant_revoked_at.is_some() || row.revoked_at.is_some() {
+        return Err(OAuthError::InvalidGrant("the authorization was revoked"));
+    }
+    if row.spent_at.is_some() {
+        // A rotated token presented again: it may have leaked, so the whole grant goes.
+        store::grants::revoke(db.writer(), &row.grant_id, now).await?;
+        return Err(OAuthError::InvalidGrant("the refresh token was already used; the authorization is revoked"));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::InvalidGrant("the refresh token has expired"));
+    }
+    let granted = ScopeSet::from_stored(&row.scopes);
+    let access_scopes = match form.get("scope").filter(|s| !s.is_empty()) {
+        None => granted.clone(),
+        Some(text) => {
+            let asked = ScopeSet::parse(text).map_err(OAuthError::InvalidScope)?;
+            if !asked.is_subset_of(&granted) || asked.is_empty() {
+                return Err(OAuthError::InvalidScope("a refresh may narrow the scope, never widen it".into()));
+            }
+            asked
+        }
+    };
+
+    let mut tx = db.begin().await?;
+    if !store::tokens::rotate_refresh(&mut *tx, token_hash.as_str(), now).await? {
+        // A concurrent refresh with the same token won the race; exactly one of them succeeds.
+        return Err(OAuthError::InvalidGrant("the refresh token was already used"));
+    }
+    // RFC 6749 §6: the new refresh token keeps the original scope; the access token may be narrower.
+    let response = issue(&mut tx, settings, &row.grant_id, &access_scopes.to_string(), &row.scopes, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(response)
+}

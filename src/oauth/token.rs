@@ -1,0 +1,119 @@
+//! `POST /oauth2/token`: client authentication, then one flow per grant type.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::config::OAuthSettings;
+use crate::credentials::{IssuedSecret, SecretKind};
+use crate::http::form::FormData;
+use crate::store::{self, Tx};
+
+use super::{client_auth, flows, OAuthError};
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// The grant types Tessera speaks, parsed once at the edge.
+enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+}
+
+fn grant_type(form: &FormData) -> Result<GrantType, OAuthError> {
+    match form.get("grant_type") {
+        None | Some("") => Err(OAuthError::invalid_request("grant_type is missing")),
+        Some("authorization_code") => Ok(GrantType::AuthorizationCode),
+        Some("refresh_token") => Ok(GrantType::RefreshToken),
+        Some(_) => Err(OAuthError::UnsupportedGrantType),
+    }
+}
+
+/// Reads an OAuth form body; a wrong content type, an unreadable body or a repeated
+/// parameter (RFC 6749 §3.2) is `invalid_request`.
+pub async fn read_form(state: &AppState, headers: &HeaderMap, body: axum::body::Body) -> Result<FormData, OAuthError> {
+    let form = FormData::read(headers, body, state.settings.http.max_body_bytes)
+        .await
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    if let Some(key) = form.repeated_key() {
+        return Err(OAuthError::invalid_request(format!("the parameter {key} is repeated")));
+    }
+    Ok(form)
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, OAuthError> {
+    let form = read_form(&state, &headers, body).await?;
+    let grant = grant_type(&form)?;
+    let client = client_auth::authenticate(&state.store, &headers, &form).await?;
+    let now = crate::time::now();
+    let settings = &state.settings.oauth;
+    let response = match grant {
+        GrantType::AuthorizationCode => {
+            flows::authorization_code::exchange(&state.store, settings, &client, &form, now).await?
+        }
+        GrantType::RefreshToken => flows::refresh_token::refresh(&state.store, settings, &client, &form, now).await?,
+    };
+    Ok(no_store(Json(response)))
+}
+
+/// Token responses must never be cached (RFC 6749 §5.1).
+pub fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Issues an access token and a refresh token under `grant_id`, inside the caller's transaction.
+pub async fn issue(
+    tx: &mut Tx,
+    settings: &OAuthSettings,
+    grant_id: &str,
+    access_scopes: &str,
+    refresh_scopes: &str,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let access = IssuedSecret::generate(SecretKind::AccessToken);
+    let refresh = IssuedSecret::generate(SecretKind::RefreshToken);
+    let refresh_hash = refresh.hash();
+    store::tokens::insert_refresh(
+        &mut **tx,
+        refresh_hash.as_str(),
+        grant_id,
+        refresh_scopes,
+        now,
+        now + settings.refresh_token_ttl,
+    )
+    .await?;
+    store::tokens::insert_access(
+        &mut **tx,
+        access.hash().as_str(),
+        grant_id,
+        refresh_hash.as_str(),
+        access_scopes,
+        now,
+        now + settings.access_token_ttl,
+    )
+    .await?;
+    store::grants::touch(&mut **tx, grant_id, now).await?;
+    Ok(TokenResponse {
+        access_token: access.into_exposed(),
+        token_type: "Bearer",
+        expires_in: settings.access_token_ttl,
+        refresh_token: refresh.into_exposed(),
+        scope: access_scopes.to_owned(),
+    })
+}

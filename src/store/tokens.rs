@@ -1,0 +1,231 @@
+//! Authorization codes, access tokens and refresh tokens, each keyed by the SHA-256 of its value
+//! and hanging off a grant.
+
+use sqlx::{Any, Executor, FromRow};
+
+use super::StoreError;
+
+/// What every credential lookup returns: the credential's own fields and its grant's.
+#[derive(Clone, Debug, FromRow)]
+pub struct IssuedRow {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub workspace_id: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set when the credential was used (code), rotated (refresh token) or revoked.
+    pub spent_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub grant_revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct CodeRow {
+    #[sqlx(flatten)]
+    pub issued: IssuedRow,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+}
+
+pub struct NewCode<'a> {
+    pub code_hash: &'a str,
+    pub grant_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub scopes: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_code<'c>(db: impl Executor<'c, Database = Any>, code: &NewCode<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, code_challenge, scopes, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(code.code_hash)
+    .bind(code.grant_id)
+    .bind(code.redirect_uri)
+    .bind(code.code_challenge)
+    .bind(code.scopes)
+    .bind(code.created_at)
+    .bind(code.expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn code<'c>(db: impl Executor<'c, Database = Any>, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT c.grant_id, g.client_id, g.user_id, g.workspace_id, c.scopes, c.created_at, c.expires_at,
+                c.used_at AS spent_at, NULL AS revoked_at, g.revoked_at AS grant_revoked_at,
+                c.redirect_uri, c.code_challenge
+           FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
+          WHERE c.code_hash = $1",
+    )
+    .bind(code_hash)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Marks a code used, exactly once; false if it already was.
+pub async fn claim_code<'c>(
+    db: impl Executor<'c, Database = Any>,
+    code_hash: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(code_hash)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_refresh<'c>(
+    db: impl Executor<'c, Database = Any>,
+    token_hash: &str,
+    grant_id: &str,
+    scopes: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(grant_id)
+    .bind(scopes)
+    .bind(now)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn refresh<'c>(
+    db: impl Executor<'c, Database = Any>,
+    token_hash: &str,
+) -> Result<Option<IssuedRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT r.grant_id, g.client_id, g.user_id, g.workspace_id, r.scopes, r.created_at, r.expires_at,
+                r.rotated_at AS spent_at, r.revoked_at, g.revoked_at AS grant_revoked_at
+           FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+          WHERE r.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Marks a refresh token rotated, exactly once; false if another request rotated it first.
+pub async fn rotate_refresh<'c>(
+    db: impl Executor<'c, Database = Any>,
+    token_hash: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_access<'c>(
+    db: impl Executor<'c, Database = Any>,
+    token_hash: &str,
+    grant_id: &str,
+    refresh_token_hash: &str,
+    scopes: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, grant_id, refresh_token_hash, scopes, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token_hash)
+    .bind(grant_id)
+    .bind(refresh_token_hash)
+    .bind(scopes)
+    .bind(now)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn access<'c>(
+    db: impl Executor<'c, Database = Any>,
+    token_hash: &str,
+) -> Result<Option<IssuedRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
+                NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
+           FROM access_tokens a JOIN grants g ON g.id = a.grant_id
+          WHERE a.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// A live access token for the API: unexpired, unrevoked, under a live grant.
+pub async fn live_access<'c>(
+    db: impl Executor<'c, Database = Any>,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<IssuedRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
+                NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
+           FROM access_tokens a JOIN grants g ON g.id = a.grant_id
+          WHERE a.token_hash = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL AND g.revoked_at IS NULL",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(db)
+    .await?)
+}
+
+pub async fn revoke_access<'c>(
+    db: impl Executor<'c, Database = Any>,
+    token_hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(token_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes up to `batch` expired codes, tokens and authorization requests from each table.
+pub async fn delete_expired<'c>(
+    db: impl Executor<'c, Database = Any> + Copy,
+    now: i64,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    for (table, key) in [
+        ("authorization_codes", "code_hash"),
+        ("access_tokens", "token_hash"),
+        ("refresh_tokens", "token_hash"),
+        ("authorization_requests", "challenge_hash"),
+    ] {
+        let done = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT $2)"
+        ))
+        .bind(now)
+        .bind(batch)
+        .execute(db)
+        .await?;
+        removed += done.rows_affected();
+    }
+    Ok(removed)
+}
