@@ -60,6 +60,25 @@ enum Admin {
     /// Register an OAuth application owned by a user or a workspace; prints its client id and,
     /// for a confidential app, its client secret (shown only here).
     CreateApp(CreateApp),
+    /// Revoke every grant a user gave an app: its codes, tokens and API keys stop working at once.
+    RevokeConsent(RevokeConsent),
+    /// Delete an app and every grant, code and token issued to it.
+    DeleteApp(DeleteApp),
+}
+
+#[derive(Debug, Args)]
+struct RevokeConsent {
+    /// Email of the user who gave consent.
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    client_id: String,
+}
+
+#[derive(Debug, Args)]
+struct DeleteApp {
+    #[arg(long)]
+    client_id: String,
 }
 
 #[derive(Debug, Args)]
@@ -198,12 +217,39 @@ async fn admin(settings: &Settings, command: Admin) -> Result<Value, String> {
             store.close().await;
             return outcome;
         }
+        Admin::RevokeConsent(c) => {
+            let outcome = revoke_consent(&store, &c, now).await;
+            store.close().await;
+            return outcome;
+        }
+        Admin::DeleteApp(c) => {
+            let outcome = match crate::apps::delete(&store, &Actor::Operator, &c.client_id).await {
+                Ok(()) => Ok(json!({"deleted": c.client_id})),
+                Err(e) => Err(e.to_string()),
+            };
+            store.close().await;
+            return outcome;
+        }
     };
     store.close().await;
     outcome.map_err(|e| match e {
         AccountError::Internal(e) => format!("{e:#}"),
         other => other.to_string(),
     })
+}
+
+async fn revoke_consent(store: &crate::store::Store, c: &RevokeConsent, now: i64) -> Result<Value, String> {
+    let email = crate::accounts::Email::parse(&c.email).map_err(|e| e.to_string())?;
+    let user = crate::store::users::by_email(store.reader(), email.as_str())
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("user not found")?;
+    if crate::apps::find(store, &c.client_id).await.map_err(|e| e.to_string())?.is_none() {
+        return Err("app not found".into());
+    }
+    let revoked =
+        crate::grants::revoke_user_app(store, &user.id, &c.client_id, now).await.map_err(|e| e.to_string())?;
+    Ok(json!({"client_id": c.client_id, "email": user.email, "grants_revoked": revoked}))
 }
 
 async fn create_app(store: &crate::store::Store, c: CreateApp, now: i64) -> Result<Value, String> {

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod credentials;
+pub mod grants;
 pub mod http;
 pub mod oauth;
 pub mod ops;

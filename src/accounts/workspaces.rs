@@ -146,6 +146,9 @@ pub async fn remove_member(db: &Store, actor: &Actor, workspace_id: &str, user_i
         ));
     }
     store::workspaces::remove_member(&mut *tx, workspace_id, user_id).await?;
+    // Whoever leaves a workspace takes their authorizations on it with them.
+    let filter = store::grants::RevokeFilter::Member { workspace_id, user_id };
+    store::grants::revoke_where(&mut *tx, filter, crate::time::now()).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }

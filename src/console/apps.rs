@@ -10,6 +10,7 @@ use crate::accounts::workspaces as ws;
 use crate::accounts::Actor;
 use crate::app::AppState;
 use crate::apps::{self, App, AppError, AppInput, AppOwner, ClientType, FieldErrors, Scope};
+use crate::grants;
 use crate::http::form::FormData;
 
 use super::{render, CsrfForm, PageError, SignedIn};
@@ -111,9 +112,18 @@ async fn list_page(
         AppOwner::Workspace(id) => apps::owned_by_workspace(&state.store, &Actor::User(user.id.clone()), id).await?,
     };
     let apps: Vec<Value> = owned.iter().map(app_context).collect();
+    let authorized = match &pages.owner {
+        AppOwner::User(id) => grants::authorized_by_user(&state.store, id).await?,
+        AppOwner::Workspace(id) => {
+            grants::authorized_on_workspace(&state.store, &Actor::User(user.id.clone()), id).await?
+        }
+    };
     let page = render(
         "apps.html",
-        context! { user, csrf, title => pages.title, list_url => pages.list_url, workspace_id => pages.workspace_id, apps },
+        context! {
+            user, csrf, title => pages.title, list_url => pages.list_url, workspace_id => pages.workspace_id, apps,
+            authorized => Value::from_serialize(&authorized),
+        },
     )?;
     Ok(page.into_response())
 }
@@ -296,4 +306,92 @@ pub async fn delete(
     let app = apps::get_managed(&state.store, &actor, &client_id).await?;
     apps::delete(&state.store, &actor, &client_id).await?;
     Ok(Redirect::to(&list_url_of(&app)).into_response())
+}
+
+/// Where a revocation confirmation posts to and returns to.
+struct RevokeTarget {
+    title: String,
+    message: String,
+    action: String,
+    back: String,
+}
+
+fn confirm_page(user: crate::accounts::User, csrf: String, target: RevokeTarget) -> Result<Response, PageError> {
+    let page = render(
+        "revoke_confirm.html",
+        context! { user, csrf, title => target.title, message => target.message, action => target.action, back => target.back },
+    )?;
+    Ok(page.into_response())
+}
+
+const REVOKE_MESSAGE: &str =
+    "Every access token, refresh token and API key issued under this consent stops working at once. The application will have to ask again.";
+
+pub async fn confirm_revoke_user_app(
+    SignedIn { user, csrf }: SignedIn,
+    Path(client_id): Path<String>,
+) -> Result<Response, PageError> {
+    let target = RevokeTarget {
+        title: "Revoke this application's access?".into(),
+        message: REVOKE_MESSAGE.into(),
+        action: format!("/settings/account/integrations/authorized/{client_id}/revoke"),
+        back: "/settings/account/integrations".into(),
+    };
+    confirm_page(user, csrf, target)
+}
+
+pub async fn revoke_user_app(
+    State(state): State<AppState>,
+    SignedIn { user, .. }: SignedIn,
+    Path(client_id): Path<String>,
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, PageError> {
+    grants::revoke_user_app(&state.store, &user.id, &client_id, crate::time::now()).await?;
+    Ok(Redirect::to("/settings/account/integrations").into_response())
+}
+
+pub async fn confirm_revoke_all(SignedIn { user, csrf }: SignedIn) -> Result<Response, PageError> {
+    let target = RevokeTarget {
+        title: "Revoke access for all applications?".into(),
+        message: "Every application you authorized loses access at once: all their tokens and API keys stop working."
+            .into(),
+        action: "/settings/account/integrations/authorized/revoke-all".into(),
+        back: "/settings/account/integrations".into(),
+    };
+    confirm_page(user, csrf, target)
+}
+
+pub async fn revoke_all(
+    State(state): State<AppState>,
+    SignedIn { user, .. }: SignedIn,
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, PageError> {
+    grants::revoke_all_for_user(&state.store, &user.id, crate::time::now()).await?;
+    Ok(Redirect::to("/settings/account/integrations").into_response())
+}
+
+pub async fn confirm_revoke_workspace_app(
+    State(state): State<AppState>,
+    SignedIn { user, csrf }: SignedIn,
+    Path((id, client_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    ws::require_manager(&state.store, &Actor::User(user.id.clone()), &id).await?;
+    let target = RevokeTarget {
+        title: "Revoke this application's access to the workspace?".into(),
+        message: format!("{REVOKE_MESSAGE} This covers the authorizations of every member."),
+        action: format!("/workspaces/{id}/integrations/authorized/{client_id}/revoke"),
+        back: format!("/workspaces/{id}/integrations"),
+    };
+    confirm_page(user, csrf, target)
+}
+
+pub async fn revoke_workspace_app(
+    State(state): State<AppState>,
+    SignedIn { user, .. }: SignedIn,
+    Path((id, client_id)): Path<(String, String)>,
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, PageError> {
+    grants::revoke_workspace_app(&state.store, &Actor::User(user.id.clone()), &id, &client_id, crate::time::now())
+        .await?;
+    Ok(Redirect::to(&format!("/workspaces/{id}/integrations")).into_response())
 }

@@ -40,6 +40,18 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/apps/{client_id}", get(apps::show).post(apps::update))
         .route("/apps/{client_id}/rotate-secret", post(apps::rotate_secret))
         .route("/apps/{client_id}/delete", get(apps::confirm_delete).post(apps::delete))
+        .route(
+            "/settings/account/integrations/authorized/{client_id}/revoke",
+            get(apps::confirm_revoke_user_app).post(apps::revoke_user_app),
+        )
+        .route(
+            "/settings/account/integrations/authorized/revoke-all",
+            get(apps::confirm_revoke_all).post(apps::revoke_all),
+        )
+        .route(
+            "/workspaces/{id}/integrations/authorized/{client_id}/revoke",
+            get(apps::confirm_revoke_workspace_app).post(apps::revoke_workspace_app),
+        )
         .merge(crate::oauth::browser_routes())
         .layer(middleware::from_fn_with_state(state.clone(), session::ensure_browser_cookie))
         .route("/static/app.css", get(stylesheet))

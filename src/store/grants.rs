@@ -115,3 +115,91 @@ pub async fn touch<'c>(db: impl Executor<'c, Database = Any>, grant_id: &str, no
     sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2").bind(now).bind(grant_id).execute(db).await?;
     Ok(())
 }
+
+/// A live grant with what a person needs to recognise it.
+#[derive(Clone, Debug, FromRow)]
+pub struct AuthorizedRow {
+    pub grant_id: String,
+    pub client_id: String,
+    pub app_name: String,
+    pub logo_url: Option<String>,
+    pub homepage_url: Option<String>,
+    pub owner_user_name: Option<String>,
+    pub owner_workspace_name: Option<String>,
+    pub user_id: String,
+    pub user_email: String,
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+const AUTHORIZED: &str = "SELECT g.id AS grant_id, g.client_id, a.name AS app_name, a.logo_url, a.homepage_url,
+            ou.name AS owner_user_name, ow.name AS owner_workspace_name,
+            g.user_id, u.email AS user_email, g.workspace_id, w.name AS workspace_name,
+            g.scopes, g.created_at, g.last_used_at
+       FROM grants g
+       JOIN oauth_apps a ON a.client_id = g.client_id
+       JOIN users u ON u.id = g.user_id
+       JOIN workspaces w ON w.id = g.workspace_id
+       LEFT JOIN users ou ON ou.id = a.owner_user_id
+       LEFT JOIN workspaces ow ON ow.id = a.owner_workspace_id
+      WHERE g.revoked_at IS NULL";
+
+pub async fn authorized_by_user<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+) -> Result<Vec<AuthorizedRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("{AUTHORIZED} AND g.user_id = $1 ORDER BY a.name, g.client_id, w.name, g.created_at"))
+        .bind(user_id)
+        .fetch_all(db)
+        .await?)
+}
+
+pub async fn authorized_on_workspace<'c>(
+    db: impl Executor<'c, Database = Any>,
+    workspace_id: &str,
+) -> Result<Vec<AuthorizedRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "{AUTHORIZED} AND g.workspace_id = $1 ORDER BY a.name, g.client_id, u.email, g.created_at"
+    ))
+    .bind(workspace_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Revokes every live grant matching the filter; returns how many.
+pub async fn revoke_where<'c>(
+    db: impl Executor<'c, Database = Any>,
+    filter: RevokeFilter<'_>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let (condition, a, b) = match filter {
+        RevokeFilter::UserApp { user_id, client_id } => ("user_id = $2 AND client_id = $3", user_id, client_id),
+        RevokeFilter::User { user_id } => ("user_id = $2 AND $3 = $3", user_id, ""),
+        RevokeFilter::WorkspaceApp { workspace_id, client_id } => {
+            ("workspace_id = $2 AND client_id = $3", workspace_id, client_id)
+        }
+        RevokeFilter::Member { workspace_id, user_id } => ("workspace_id = $2 AND user_id = $3", workspace_id, user_id),
+    };
+    let done = sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL AND {condition}"))
+        .bind(now)
+        .bind(a)
+        .bind(b)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum RevokeFilter<'a> {
+    /// Every grant this user gave this app.
+    UserApp { user_id: &'a str, client_id: &'a str },
+    /// Every grant this user gave any app.
+    User { user_id: &'a str },
+    /// Every grant any member gave this app on this workspace.
+    WorkspaceApp { workspace_id: &'a str, client_id: &'a str },
+    /// Every grant this member gave on this workspace (they are leaving it).
+    Member { workspace_id: &'a str, user_id: &'a str },
+}

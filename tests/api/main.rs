@@ -7,4 +7,5 @@ mod apps;
 mod cli;
 mod oauth;
 mod ops;
+mod revocation;
 mod workspaces;

@@ -1,0 +1,167 @@
+//! Authorized apps and revocation: per app, all at once, per workspace, by leaving a workspace,
+//! and through the operator CLI — each killing every token under the grants at once.
+
+use serde_json::Value;
+
+use crate::helpers::oauth::*;
+use crate::helpers::{location, stdout_json, Browser, Engine, TestApp};
+use crate::on_both_engines;
+
+on_both_engines!(
+    authorized_apps_are_listed_and_revoking_one_kills_its_tokens_only,
+    revoke_all_kills_every_apps_tokens,
+    workspace_managers_see_and_revoke_what_members_authorized,
+    leaving_a_workspace_revokes_ones_grants_on_it,
+    the_cli_revokes_consent_and_deletes_apps,
+);
+
+const ACCOUNT: &str = "/settings/account/integrations";
+
+async fn connected(app: &TestApp, browser: &Browser, client: &Client) -> Value {
+    tokens(app, client, &obtain_code(app, browser, client, &[]).await).await
+}
+
+async fn assert_dead(app: &TestApp, client: &Client, t: &Value) {
+    let at = t["access_token"].as_str().expect("at");
+    assert_eq!(api_status(app, at).await, 401);
+    let info: Value = post_as(app, "/oauth2/introspect", client, &[("token", at)]).await.json().await.expect("json");
+    assert_eq!(info["active"], false);
+    let r = refresh(app, client, t["refresh_token"].as_str().expect("rt"), None).await;
+    assert_eq!(error_of(r).await, "invalid_grant");
+}
+
+async fn authorized_apps_are_listed_and_revoking_one_kills_its_tokens_only(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let browser = app.signed_in_user("user@example.com").await;
+    let first = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let second = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let t1 = connected(&app, &browser, &first).await;
+    let t1b = connected(&app, &browser, &first).await;
+    let t2 = connected(&app, &browser, &second).await;
+
+    let page = browser.get_html(ACCOUNT).await;
+    assert!(page.contains("Authorized OAuth apps"));
+    assert_eq!(page.matches(&format!("data-client-id=\"{}\"", first.id)).count(), 1, "one row per app and workspace");
+    assert!(page.contains("View your caches") && page.contains("First authorized") && page.contains("Last used"));
+
+    let confirm = format!("{ACCOUNT}/authorized/{}/revoke", first.id);
+    assert!(browser.get_html(&confirm).await.contains("stops working at once"));
+    let r = browser.submit(&confirm, &confirm, &[]).await;
+    assert_eq!(location(&r), ACCOUNT);
+    assert_dead(&app, &first, &t1).await;
+    assert_dead(&app, &first, &t1b).await;
+    assert_eq!(api_status(&app, t2["access_token"].as_str().expect("at")).await, 200, "the other app keeps access");
+    assert!(!browser.get_html(ACCOUNT).await.contains(&format!("data-client-id=\"{}\"", first.id)));
+}
+
+async fn revoke_all_kills_every_apps_tokens(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let browser = app.signed_in_user("user@example.com").await;
+    let first = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let second = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, true);
+    let t1 = connected(&app, &browser, &first).await;
+    let t2 = connected(&app, &browser, &second).await;
+    let confirm = format!("{ACCOUNT}/authorized/revoke-all");
+    assert_eq!(browser.submit(&confirm, &confirm, &[]).await.status(), 303);
+    assert_dead(&app, &first, &t1).await;
+    assert_dead(&app, &second, &t2).await;
+    assert!(browser.get_html(ACCOUNT).await.contains("No authorized applications."));
+}
+
+async fn workspace_managers_see_and_revoke_what_members_authorized(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let owner = app.signed_in_user("owner@example.com").await;
+    let admin = app.signed_in_user("admin@example.com").await;
+    let member = app.signed_in_user("member@example.com").await;
+    let r = owner.submit("/", "/workspaces", &[("name", "Shared")]).await;
+    let ws = location(&r).trim_start_matches("/workspaces/").to_owned();
+    for (email, role) in [("admin@example.com", "admin"), ("member@example.com", "member")] {
+        stdout_json(&app.cli(&["admin", "add-member", "--workspace", &ws, "--email", email, "--role", role]));
+    }
+    let client = register(&app, "owner@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let html = open_consent(&admin, &auth_url(&app, &client.id, &[])).await;
+    let to = location(&decide(&admin, &html, "allow", Some(&ws)).await);
+    let t = tokens(&app, &client, &query_param(&to, "code").expect("code")).await;
+
+    let list = format!("/workspaces/{ws}/integrations");
+    let page = owner.get_html(&list).await;
+    assert!(page.contains(&format!("data-client-id=\"{}\"", client.id)));
+    assert!(page.contains("authorized by admin@example.com"));
+    assert_eq!(member.get(&list).await.status(), 403, "a member does not see the workspace's list");
+
+    let confirm = format!("{list}/authorized/{}/revoke", client.id);
+    let csrf = crate::helpers::hidden_value(&member.get_html("/").await, "csrf_token").expect("csrf");
+    assert_eq!(member.post_raw(&confirm, &[("csrf_token", &csrf)]).await.status(), 403);
+    assert_eq!(api_status(&app, t["access_token"].as_str().expect("at")).await, 200);
+    assert_eq!(owner.submit(&confirm, &confirm, &[]).await.status(), 303);
+    assert_dead(&app, &client, &t).await;
+}
+
+async fn leaving_a_workspace_revokes_ones_grants_on_it(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let owner = app.signed_in_user("owner@example.com").await;
+    let admin = app.signed_in_user("admin@example.com").await;
+    let r = owner.submit("/", "/workspaces", &[("name", "Team")]).await;
+    let ws = location(&r).trim_start_matches("/workspaces/").to_owned();
+    stdout_json(&app.cli(&[
+        "admin",
+        "add-member",
+        "--workspace",
+        &ws,
+        "--email",
+        "admin@example.com",
+        "--role",
+        "admin",
+    ]));
+    let client = register(&app, "owner@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let html = open_consent(&admin, &auth_url(&app, &client.id, &[])).await;
+    let on_team = tokens(
+        &app,
+        &client,
+        &query_param(&location(&decide(&admin, &html, "allow", Some(&ws)).await), "code").expect("code"),
+    )
+    .await;
+    let on_own = connected(&app, &admin, &client).await;
+
+    let page = owner.get_html(&format!("/workspaces/{ws}")).await;
+    let at = page.find("admin@example.com").expect("listed");
+    let rest = &page[at..];
+    let start = rest.find("/members/").expect("form") + "/members/".len();
+    let admin_id = &rest[start..start + rest[start..].find("/remove").expect("remove")];
+    let r =
+        owner.submit(&format!("/workspaces/{ws}"), &format!("/workspaces/{ws}/members/{admin_id}/remove"), &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_dead(&app, &client, &on_team).await;
+    assert_eq!(
+        api_status(&app, on_own["access_token"].as_str().expect("at")).await,
+        200,
+        "other workspaces keep theirs"
+    );
+}
+
+async fn the_cli_revokes_consent_and_deletes_apps(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let browser = app.signed_in_user("user@example.com").await;
+    let client = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let t = connected(&app, &browser, &client).await;
+    let out =
+        stdout_json(&app.cli(&["admin", "revoke-consent", "--email", "user@example.com", "--client-id", &client.id]));
+    assert_eq!(out["grants_revoked"], 1);
+    assert_dead(&app, &client, &t).await;
+
+    let t = connected(&app, &browser, &client).await;
+    let out = stdout_json(&app.cli(&["admin", "delete-app", "--client-id", &client.id]));
+    assert_eq!(out["deleted"], client.id.as_str());
+    assert_eq!(api_status(&app, t["access_token"].as_str().expect("at")).await, 401);
+
+    for args in [
+        vec!["admin", "delete-app", "--client-id", "app_missing"],
+        vec!["admin", "revoke-consent", "--email", "user@example.com", "--client-id", "app_missing"],
+        vec!["admin", "revoke-consent", "--email", "ghost@example.com", "--client-id", &client.id],
+    ] {
+        let out = app.cli(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let error: Value = serde_json::from_slice(&out.stderr).expect("JSON error");
+        assert!(error["error"].as_str().expect("message").contains("not found"), "{args:?}");
+    }
+}
