@@ -243,10 +243,12 @@ async fn malformed_requests_get_a_readable_4xx(engine: Engine) {
     assert_eq!(json.status(), 415);
     assert!(json.text().await.expect("body").contains("<h1>Unsupported form</h1>"));
 
-    // A fresh client: the server drops a connection whose oversized body it refused to read.
+    // A fresh connection: the server drops one whose oversized body it refused to read. The
+    // form is the login form, which reads its body before anything else.
     let huge = format!("csrf_token={csrf}&name={}", "a".repeat(1024 * 1024));
-    let r = reqwest::Client::new()
-        .post(app.url("/workspaces"))
+    let fresh = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = fresh
+        .post(app.url("/login"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(huge)
         .send()
