@@ -68,3 +68,90 @@ async fn a_user_creates_an_oauth_app_in_a_real_browser_and_sees_the_secret_once(
     })
     .await;
 }
+
+/// A partner's callback: answers 200 so the browser settles on the URL that carries the code.
+async fn partner_callback() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/callback", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().route("/callback", axum::routing::get(|| async { "Your account has been connected" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_authorizes_a_partner_in_a_real_browser_then_revokes_it_and_its_token_dies() {
+    use crate::helpers::oauth::{api_status, post_as, query_param, register, CHALLENGE, VERIFIER};
+
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let email = "consent@example.com";
+    let out = app.cli(&["admin", "create-user", "--email", email, "--password", PASSWORD, "--name", "Consenting User"]);
+    assert!(out.status.success(), "create-user failed: {}", String::from_utf8_lossy(&out.stderr));
+    let callback = partner_callback().await;
+    let partner = register(&app, email, &[&callback], "caches:read databases:write", false);
+    let auth_url = app.url(&format!(
+        "/oauth2/auth?{}",
+        crate::helpers::encode(&[
+            ("response_type", "code"),
+            ("client_id", &partner.id),
+            ("redirect_uri", &callback),
+            ("scope", "caches:read databases:write"),
+            ("state", "browser-state"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+    ));
+
+    run("a_user_authorizes_a_partner_in_a_real_browser_then_revokes_it_and_its_token_dies", |client| async move {
+        // Not logged in: /oauth2/auth leads to the login page, and back to the same request.
+        client.goto(&auth_url).await?;
+        wait_for(&client, "input[name=email]").await?.send_keys(email).await?;
+        client.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
+        client.find(Locator::XPath("//button[normalize-space()='Log in']")).await?.click().await?;
+
+        // The consent page: the app, its scopes in words, a workspace picker; Allow.
+        wait_for(&client, "select[name=workspace_id]").await.context("the consent page after login")?;
+        let source = client.source().await?;
+        ensure!(source.contains("Authorize Partner"), "the app is named");
+        ensure!(source.contains("Create and delete your databases"), "scopes in plain words");
+        client.find(Locator::Css("button[name=decision][value=allow]")).await?.click().await?;
+
+        // The partner's callback receives code, state and iss.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while client.current_url().await?.path() != "/callback" {
+            ensure!(tokio::time::Instant::now() < deadline, "never reached the partner's callback");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let landed = client.current_url().await?.to_string();
+        ensure!(query_param(&landed, "state").as_deref() == Some("browser-state"), "state: {landed}");
+        ensure!(query_param(&landed, "iss").as_deref() == Some(app.base.as_str()), "iss: {landed}");
+        let code = query_param(&landed, "code").context("a code at the callback")?;
+        ensure!(client.source().await?.contains("Your account has been connected"));
+
+        let r = post_as(
+            &app,
+            "/oauth2/token",
+            &partner,
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &callback), ("code_verifier", VERIFIER)],
+        )
+        .await;
+        ensure!(r.status() == 200, "code exchange: {}", r.status());
+        let tokens: serde_json::Value = r.json().await?;
+        let access = tokens["access_token"].as_str().context("access token")?.to_owned();
+        ensure!(api_status(&app, &access).await == 200, "the token works before the revoke");
+
+        // Settings -> Account -> Integrations: Revoke, confirm.
+        client.goto(&app.url("/settings/account/integrations")).await?;
+        wait_for(&client, "#authorized-apps").await?;
+        let row = format!("tr[data-client-id='{}'] a", partner.id);
+        client.find(Locator::Css(&row)).await?.click().await?;
+        client.find(Locator::XPath("//button[normalize-space()='Revoke']")).await?.click().await?;
+        wait_for(&client, "#authorized-apps").await?;
+        ensure!(client.find_all(Locator::Css(&format!("tr[data-client-id='{}']", partner.id))).await?.is_empty());
+
+        ensure!(api_status(&app, &access).await == 401, "the API rejects the token after the revoke");
+        Ok(())
+    })
+    .await;
+}
