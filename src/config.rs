@@ -21,6 +21,15 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Apply pending migrations when `serve` starts.
     pub migrate_on_start: bool,
+    pub resources: ResourceSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResourceSettings {
+    /// Regions a database may be created in.
+    pub regions: Vec<String>,
+    /// The host clients reach caches on; each cache is `<cache id>.<cache_host>`.
+    pub cache_host: String,
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +93,8 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     trust_forwarded_for: Option<bool>,
     migrate_on_start: Option<bool>,
+    regions: Option<String>,
+    cache_host: Option<String>,
 }
 
 /// Values given on the command line, which win over everything else.
@@ -96,6 +107,7 @@ pub struct Overrides {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tessera.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_REGIONS: &str = "us-east-1,eu-west-1,ap-southeast-1";
 
 impl Settings {
     /// Loads settings from the process environment.
@@ -182,7 +194,28 @@ impl Settings {
         };
         let migrate_on_start = layer.boolean("migrate_on_start")?.or(file.migrate_on_start).unwrap_or(true);
 
-        Ok(Settings { database_url, listen, issuer_url, oauth, accounts, http, migrate_on_start })
+        let regions_text = layer.string("regions")?.or(file.regions).unwrap_or_else(|| DEFAULT_REGIONS.to_owned());
+        let regions: Vec<String> =
+            regions_text.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
+        let region_ok =
+            |r: &String| r.len() <= 63 && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if regions.is_empty() || !regions.iter().all(region_ok) {
+            return Err(ConfigError::new(
+                "regions",
+                format!("expected a comma-separated list such as {DEFAULT_REGIONS}, got {regions_text:?}"),
+            ));
+        }
+        let cache_host =
+            layer.string("cache_host")?.or(file.cache_host).unwrap_or_else(|| "cache.localhost".to_owned());
+        if cache_host.is_empty()
+            || cache_host.len() > 200
+            || !cache_host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return Err(ConfigError::new("cache_host", format!("expected a host name, got {cache_host:?}")));
+        }
+        let resources = ResourceSettings { regions, cache_host };
+
+        Ok(Settings { database_url, listen, issuer_url, oauth, accounts, http, migrate_on_start, resources })
     }
 
     /// The issuer as a string without a trailing slash, as it appears in `iss`.

@@ -3,22 +3,40 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::oauth::bearer::{Bearer, BearerError};
+use crate::oauth::bearer::Bearer;
 use crate::store;
 
-pub async fn show(State(state): State<AppState>, bearer: Bearer) -> Result<Json<Value>, BearerError> {
+use super::problem::{ApiError, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    /// The scopes of the credential that asked.
+    pub scopes: Vec<String>,
+    /// The partner app behind the credential; null for a key made in the console.
+    pub client_id: Option<String>,
+    /// The user who authorized the credential.
+    pub user_id: String,
+}
+
+/// The bound workspace and the credential's scopes.
+#[utoipa::path(get, path = "/v1/workspace", tag = "workspace",
+    responses((status = 200, body = Workspace), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn show(State(state): State<AppState>, bearer: Bearer) -> Result<Json<Workspace>, ApiError> {
     let workspace = store::workspaces::by_id(state.store.reader(), &bearer.workspace_id)
-        .await
-        .map_err(|e| BearerError::Internal(e.into()))?
-        .ok_or(BearerError::InvalidToken)?;
-    Ok(Json(json!({
-        "id": workspace.id,
-        "name": workspace.name,
-        "scopes": bearer.scopes.names(),
-        "client_id": bearer.client_id,
-        "user_id": bearer.user_id,
-    })))
+        .await?
+        .ok_or(ApiError::Auth(crate::oauth::bearer::BearerError::InvalidToken))?;
+    Ok(Json(Workspace {
+        id: workspace.id,
+        name: workspace.name,
+        scopes: bearer.scopes.names().into_iter().map(str::to_owned).collect(),
+        client_id: bearer.client_id,
+        user_id: bearer.user_id,
+    }))
 }

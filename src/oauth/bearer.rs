@@ -1,12 +1,11 @@
-//! Bearer authentication for the resource API (RFC 6750): one extractor that finds the access
-//! token by its hash and checks expiry, revocation and grant in the same query.
+//! Bearer authentication for the resource API (RFC 6750): one extractor that takes an access
+//! token (`tes_at_`) or a developer API key (`tes_ak_`), finds it by its hash and checks expiry,
+//! revocation and grant in the same query.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 
 use crate::app::AppState;
 use crate::apps::{Scope, ScopeSet};
@@ -16,11 +15,26 @@ use crate::store;
 /// Who is calling the API and what they may do.
 #[derive(Clone, Debug)]
 pub struct Bearer {
-    pub grant_id: String,
+    /// The grant behind the credential; `None` for an API key made in the console.
+    pub grant_id: Option<String>,
     pub user_id: String,
     pub workspace_id: String,
-    pub client_id: String,
+    /// The partner app acting; `None` for an API key made in the console.
+    pub client_id: Option<String>,
     pub scopes: ScopeSet,
+    /// Set when the credential is an API key (which cannot mint further keys).
+    pub api_key_id: Option<String>,
+}
+
+impl Bearer {
+    /// Who "the same caller" is for idempotency: the grant, or the console key itself.
+    pub fn principal(&self) -> String {
+        match (&self.grant_id, &self.api_key_id) {
+            (Some(grant), _) => grant.clone(),
+            (None, Some(key)) => format!("key:{key}"),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 impl Bearer {
@@ -73,13 +87,10 @@ impl IntoResponse for BearerError {
             BearerError::InsufficientScope(_) => "insufficient-scope",
             BearerError::Internal(_) => "internal",
         };
-        let body = json!({ "type": format!("https://tessera.dev/problems/{kind}"), "title": title, "status": status.as_u16(), "detail": detail });
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        let mut response = crate::api::problem::problem(status, kind, title, detail, Vec::new());
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             if !challenge.is_empty() {
-                headers.insert(header::WWW_AUTHENTICATE, value);
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
             }
         }
         response
@@ -96,17 +107,34 @@ impl FromRequestParts<AppState> for Bearer {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(BearerError::Missing);
         }
-        let token = PresentedSecret::parse(SecretKind::AccessToken, token.trim()).ok_or(BearerError::InvalidToken)?;
-        let row = store::tokens::live_access(state.store.reader(), token.hash().as_str(), crate::time::now())
+        let token = token.trim();
+        let db = state.store.reader();
+        if let Some(key) = PresentedSecret::parse(SecretKind::ApiKey, token) {
+            let key = store::api_keys::live(db, key.hash().as_str())
+                .await
+                .map_err(|e| BearerError::Internal(e.into()))?
+                .ok_or(BearerError::InvalidToken)?;
+            return Ok(Bearer {
+                grant_id: key.grant_id,
+                user_id: key.created_by_user_id,
+                workspace_id: key.workspace_id,
+                client_id: key.client_id,
+                scopes: ScopeSet::from_stored(&key.scopes),
+                api_key_id: Some(key.id),
+            });
+        }
+        let token = PresentedSecret::parse(SecretKind::AccessToken, token).ok_or(BearerError::InvalidToken)?;
+        let row = store::tokens::live_access(db, token.hash().as_str(), crate::time::now())
             .await
             .map_err(|e| BearerError::Internal(e.into()))?
             .ok_or(BearerError::InvalidToken)?;
         Ok(Bearer {
-            grant_id: row.grant_id,
+            grant_id: Some(row.grant_id),
             user_id: row.user_id,
             workspace_id: row.workspace_id,
-            client_id: row.client_id,
+            client_id: Some(row.client_id),
             scopes: ScopeSet::from_stored(&row.scopes),
+            api_key_id: None,
         })
     }
 }

@@ -4,8 +4,12 @@
 //! written once in the SQL both engines share (`$1` placeholders, integer seconds for times) and
 //! runs through sqlx's `Any` driver. One file per aggregate holds its queries.
 
+pub mod api_keys;
 pub mod apps;
+pub mod caches;
+pub mod databases;
 pub mod grants;
+pub mod idempotency;
 pub mod login_failures;
 pub mod sessions;
 pub mod tokens;
@@ -152,4 +156,12 @@ impl Store {
     pub fn writer(&self) -> &AnyPool {
         &self.writer
     }
+}
+
+/// Keyset pagination: rows after (`after_time`, `after_id`) in (created_at, id) order.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub after_time: i64,
+    pub after_id: String,
+    pub limit: i64,
 }

@@ -8,5 +8,6 @@ mod browser;
 mod cli;
 mod oauth;
 mod ops;
+mod resources;
 mod revocation;
 mod workspaces;

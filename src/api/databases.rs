@@ -1,0 +1,177 @@
+//! Databases (scopes `databases:read`, `databases:write`): serverless Redis-compatible databases.
+//! The API records what is wanted; until a data plane provisions it, a database is `pending`
+//! with no endpoint — connection details are never invented.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use rand::distributions::{Alphanumeric, DistString};
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::apps::Scope;
+use crate::credentials::new_id;
+use crate::oauth::bearer::Bearer;
+use crate::store;
+use crate::store::databases::DatabaseRow;
+
+use super::extract::{
+    commit_created, conflict_or_replay, finish_page, paging, resource_name, rfc3339, validated, ApiJson, Idempotency,
+};
+use super::problem::{ApiError, FieldError, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Database {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub region: String,
+    /// pending, provisioning, active, deleting, failed.
+    pub state: String,
+    /// Host to connect to, once the data plane has provisioned the database.
+    pub endpoint: Option<String>,
+    pub port: Option<i64>,
+    pub password: String,
+    pub tls: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDatabase {
+    pub name: String,
+    /// One of the operator's regions (see `TESSERA_REGIONS`).
+    pub region: String,
+    /// Require TLS connections (default true).
+    pub tls: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseList {
+    pub items: Vec<Database>,
+    pub next_cursor: Option<String>,
+}
+
+pub fn to_json(d: &DatabaseRow) -> Database {
+    Database {
+        id: d.id.clone(),
+        workspace_id: d.workspace_id.clone(),
+        name: d.name.clone(),
+        region: d.region.clone(),
+        state: d.state.clone(),
+        endpoint: d.endpoint.clone(),
+        port: d.port,
+        password: d.password.clone(),
+        tls: d.tls == 1,
+        created_at: rfc3339(d.created_at),
+    }
+}
+
+/// List the workspace's databases.
+#[utoipa::path(get, path = "/v1/databases", tag = "databases",
+    params(("limit" = Option<i64>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = DatabaseList), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = ["databases:read"])))]
+pub async fn list(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    RawQuery(query): RawQuery,
+) -> Result<Json<DatabaseList>, ApiError> {
+    bearer.require(Scope::DatabasesRead)?;
+    let page = paging(query.as_deref())?;
+    let rows = store::databases::list(state.store.reader(), &bearer.workspace_id, &page).await?;
+    let (rows, next_cursor) = finish_page(rows, &page, |r| (r.created_at, &r.id));
+    Ok(Json(DatabaseList { items: rows.iter().map(to_json).collect(), next_cursor }))
+}
+
+/// Create a database.
+#[utoipa::path(post, path = "/v1/databases", tag = "databases", request_body = CreateDatabase,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key and body return the first response")),
+    responses((status = 201, body = Database), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = ["databases:write"])))]
+pub async fn create(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    headers: HeaderMap,
+    body: ApiJson<CreateDatabase>,
+) -> Result<Response, ApiError> {
+    bearer.require(Scope::DatabasesWrite)?;
+    let idempotency = Idempotency::from_request(&headers, &bearer, "POST /v1/databases", &body.raw)?;
+    if let Some(idem) = &idempotency {
+        if let Some(replayed) = idem.replay(&state.store).await? {
+            return Ok(replayed);
+        }
+    }
+    let input = body.value;
+    let mut errors = Vec::new();
+    resource_name("name", &input.name, &mut errors);
+    let regions = &state.settings.resources.regions;
+    if !regions.contains(&input.region) {
+        errors.push(FieldError::new("region", format!("must be one of: {}", regions.join(", "))));
+    }
+    validated(errors)?;
+    let now = crate::time::now();
+    let row = DatabaseRow {
+        id: new_id("db"),
+        workspace_id: bearer.workspace_id.clone(),
+        name: input.name,
+        region: input.region,
+        state: "pending".into(),
+        endpoint: None,
+        port: None,
+        // 32 base62 characters: about 190 random bits.
+        password: Alphanumeric.sample_string(&mut OsRng, 32),
+        tls: i64::from(input.tls.unwrap_or(true)),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    if let Err(e) = store::databases::insert(&mut *tx, &row).await {
+        drop(tx);
+        return match e.is_unique_violation() {
+            true => {
+                conflict_or_replay(&state.store, &idempotency, format!("a database named {} already exists", row.name))
+                    .await
+            }
+            false => Err(e.into()),
+        };
+    }
+    let body = serde_json::to_value(to_json(&row)).map_err(|e| ApiError::Internal(e.into()))?;
+    commit_created(&state.store, tx, idempotency, body, now).await
+}
+
+/// Get a database, including its connection details once it is active.
+#[utoipa::path(get, path = "/v1/databases/{id}", tag = "databases", params(("id" = String, Path, description = "database id")),
+    responses((status = 200, body = Database), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = ["databases:read"])))]
+pub async fn get(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> Result<Json<Database>, ApiError> {
+    bearer.require(Scope::DatabasesRead)?;
+    let row = store::databases::get(state.store.reader(), &bearer.workspace_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("database"))?;
+    Ok(Json(to_json(&row)))
+}
+
+/// Delete a database.
+#[utoipa::path(delete, path = "/v1/databases/{id}", tag = "databases", params(("id" = String, Path, description = "database id")),
+    responses((status = 204, description = "deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = ["databases:write"])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    bearer.require(Scope::DatabasesWrite)?;
+    if store::databases::delete(state.store.writer(), &bearer.workspace_id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("database"))
+    }
+}

@@ -1,0 +1,45 @@
+//! Responses remembered for `Idempotency-Key` retries.
+
+use sqlx::{Any, Executor, FromRow};
+
+use super::StoreError;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct StoredResponse {
+    pub request_hash: String,
+    pub status: i64,
+    pub body: String,
+}
+
+pub async fn get<'c>(
+    db: impl Executor<'c, Database = Any>,
+    principal: &str,
+    key: &str,
+) -> Result<Option<StoredResponse>, StoreError> {
+    Ok(sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE principal = $1 AND key = $2")
+        .bind(principal)
+        .bind(key)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn insert<'c>(
+    db: impl Executor<'c, Database = Any>,
+    principal: &str,
+    key: &str,
+    response: &StoredResponse,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(principal)
+    .bind(key)
+    .bind(&response.request_hash)
+    .bind(response.status)
+    .bind(&response.body)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
