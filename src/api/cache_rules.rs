@@ -115,7 +115,7 @@ pub fn check_match(rule_type: &str, text: &str) -> Result<(), FieldError> {
     }
 }
 
-fn check(r: &RuleRow) -> Result<(), ApiError> {
+pub fn check(r: &RuleRow) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     resource_name("name", &r.name, &mut errors);
     if let Err(e) = check_match(&r.rule_type, &r.match_text) {

@@ -120,7 +120,7 @@ pub fn to_json(row: &CacheRow, cache_host: &str) -> Cache {
     }
 }
 
-fn check(row: &CacheRow) -> Result<(), ApiError> {
+pub fn check(row: &CacheRow) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     resource_name("name", &row.name, &mut errors);
     if row.description.chars().count() > 500 {

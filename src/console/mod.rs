@@ -5,6 +5,7 @@
 mod apps;
 mod auth;
 mod error;
+mod resources;
 mod session;
 mod templates;
 mod workspaces;
@@ -52,6 +53,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/workspaces/{id}/integrations/authorized/{client_id}/revoke",
             get(apps::confirm_revoke_workspace_app).post(apps::revoke_workspace_app),
         )
+        .route("/workspaces/{id}/resources", get(resources::page))
+        .route("/workspaces/{id}/resources/caches", post(resources::create_cache))
+        .route("/workspaces/{id}/resources/caches/{cache_id}/delete", post(resources::delete_cache))
+        .route("/workspaces/{id}/resources/caches/{cache_id}/rules", post(resources::create_rule))
+        .route("/workspaces/{id}/resources/caches/{cache_id}/rules/{rule_id}/delete", post(resources::delete_rule))
+        .route("/workspaces/{id}/resources/databases", post(resources::create_database))
+        .route("/workspaces/{id}/resources/databases/{db_id}/delete", post(resources::delete_database))
+        .route("/workspaces/{id}/resources/api-keys", post(resources::create_key))
+        .route("/workspaces/{id}/resources/api-keys/{key_id}/revoke", post(resources::revoke_key))
         .merge(crate::oauth::browser_routes())
         .layer(middleware::from_fn_with_state(state.clone(), session::ensure_browser_cookie))
         .route("/static/app.css", get(stylesheet))

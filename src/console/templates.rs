@@ -26,6 +26,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("app_secret.html", include_str!("templates/app_secret.html")),
         ("app_delete.html", include_str!("templates/app_delete.html")),
         ("consent.html", include_str!("templates/consent.html")),
+        ("resources.html", include_str!("templates/resources.html")),
         ("revoke_confirm.html", include_str!("templates/revoke_confirm.html")),
         ("oauth_error.html", include_str!("templates/oauth_error.html")),
     ] {

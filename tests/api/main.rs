@@ -6,6 +6,7 @@ mod accounts;
 mod apps;
 mod browser;
 mod cli;
+mod console_resources;
 mod oauth;
 mod ops;
 mod resources;
