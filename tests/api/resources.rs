@@ -115,6 +115,25 @@ async fn every_route_needs_its_scope_and_answers_403_without_it(engine: Engine) 
         let with = p.token(scope).await;
         assert_eq!(p.call(&with, method, &path, body).await.status().as_u16(), ok, "{method} {path} with {scope}");
     }
+    // With the grant revoked, every route answers 401 invalid_token, whatever the scope.
+    let revoked = p.tokens(ALL_SCOPES).await;
+    let at = revoked["access_token"].as_str().expect("at").to_owned();
+    post_as(&p.app, "/oauth2/revoke", &p.client, &[("token", revoked["refresh_token"].as_str().expect("rt"))]).await;
+    for (method, path) in [
+        ("GET", "/v1/caches".to_owned()),
+        ("POST", "/v1/caches".to_owned()),
+        ("GET", format!("{c}/rules")),
+        ("POST", format!("{c}/purge")),
+        ("GET", "/v1/databases".to_owned()),
+        ("POST", "/v1/databases".to_owned()),
+        ("GET", "/v1/api-keys".to_owned()),
+        ("POST", "/v1/api-keys".to_owned()),
+        ("GET", "/v1/workspace".to_owned()),
+    ] {
+        let r = p.call(&at, method, &path, Some(json!({}))).await;
+        assert_eq!(r.status(), 401, "{method} {path}");
+        assert!(r.headers()["www-authenticate"].to_str().expect("ascii").contains("invalid_token"));
+    }
     // The workspace route answers any valid credential.
     let narrow = p.token("cacheRules:read").await;
     let ws = p.json(&narrow, "GET", "/v1/workspace", None, 200).await;
