@@ -161,3 +161,92 @@ async fn a_user_authorizes_a_partner_in_a_real_browser_then_revokes_it_and_its_t
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partner_journey_from_sign_up_to_revocation_in_a_real_browser() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let partner_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let partner_url = format!("http://{}", partner_listener.local_addr().expect("addr"));
+    let callback = format!("{partner_url}/callback");
+    let email = "journey@example.com";
+
+    run("the_partner_journey_from_sign_up_to_revocation_in_a_real_browser", |client| async move {
+        let click = |label: &'static str| {
+            let client = client.clone();
+            async move {
+                client.find(Locator::XPath(&format!("//button[normalize-space()='{label}']"))).await?.click().await
+            }
+        };
+
+        // Sign up.
+        client.goto(&app.url("/signup")).await?;
+        wait_for(&client, "input[name=name]").await?.send_keys("Journey User").await?;
+        client.find(Locator::Css("input[name=email]")).await?.send_keys(email).await?;
+        client.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
+        click("Sign up").await?;
+        wait_for(&client, "form[action='/logout']").await.context("signed up and in")?;
+
+        // Create a user-level app and read the secret shown once.
+        client.goto(&app.url("/settings/account/integrations")).await?;
+        client.find(Locator::LinkText("Create")).await?.click().await?;
+        wait_for(&client, "input[name=name]").await?.send_keys("Journey Partner").await?;
+        for scope in ["databases:read", "databases:write"] {
+            client.find(Locator::Css(&format!("input[name=scope][value='{scope}']"))).await?.click().await?;
+        }
+        client.find(Locator::Css("textarea[name=redirect_uris]")).await?.send_keys(&callback).await?;
+        click("Create app").await?;
+        let secret = wait_for(&client, "#client-secret").await?.text().await?.trim().to_owned();
+        let client_id = client.find(Locator::Id("client-id")).await?.text().await?.trim().to_owned();
+
+        // Configure and start the example partner app with it.
+        let config = partner_app::Config {
+            tessera_url: app.base.clone(),
+            client_id: client_id.clone(),
+            client_secret: secret,
+            redirect_url: callback.clone(),
+        };
+        tokio::spawn(partner_app::serve(partner_listener, config));
+
+        // Log out, so that connecting goes through Tessera's login page.
+        click("Log out").await?;
+        wait_for(&client, "input[name=email]").await?;
+
+        client.goto(&partner_url).await?;
+        wait_for(&client, "#connect").await?.click().await?;
+        wait_for(&client, "input[name=email]").await.context("Tessera's login page")?.send_keys(email).await?;
+        client.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
+        click("Log in").await?;
+        let picker = wait_for(&client, "select[name=workspace_id]").await.context("the consent page")?;
+        ensure!(picker.text().await?.contains("Journey User's workspace"), "the personal workspace is offered");
+        client.find(Locator::Css("button[name=decision][value=allow]")).await?.click().await?;
+        let connected = wait_for(&client, "#connected").await.context("back at the partner")?;
+        ensure!(connected.text().await? == "Your account has been connected");
+
+        // Create a database from the partner app.
+        client.find(Locator::Css("input[name=name]")).await?.send_keys("journey-db").await?;
+        click("Create database").await?;
+        let table = wait_for(&client, "#databases").await?.text().await?;
+        ensure!(table.contains("journey-db") && table.contains("pending"), "listed by the partner: {table}");
+
+        // Tessera's console shows it too.
+        client.goto(&app.url("/")).await?;
+        client.find(Locator::XPath("//a[contains(., \"Journey User\")]")).await?.click().await?;
+        client.find(Locator::LinkText("Resources")).await?.click().await?;
+        let databases = wait_for(&client, "#databases").await?.text().await?;
+        ensure!(databases.contains("journey-db"), "in Tessera's console: {databases}");
+
+        // Revoke the app in Settings -> Account -> Integrations...
+        client.goto(&app.url("/settings/account/integrations")).await?;
+        client.find(Locator::Css(&format!("tr[data-client-id='{client_id}'] a"))).await?.click().await?;
+        click("Revoke").await?;
+        wait_for(&client, "#authorized-apps").await?;
+
+        // ...and the partner app says so.
+        client.goto(&partner_url).await?;
+        let revoked = wait_for(&client, "#revoked").await.context("the partner reports the revocation")?;
+        ensure!(revoked.text().await?.contains("revoked"));
+        ensure!(client.find_all(Locator::Css("#connect")).await?.len() == 1, "it offers to reconnect");
+        Ok(())
+    })
+    .await;
+}

@@ -9,6 +9,8 @@ mod cli;
 mod console_resources;
 mod oauth;
 mod ops;
+mod partner_app;
+mod partner_guide;
 mod resources;
 mod revocation;
 mod workspaces;
