@@ -67,9 +67,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let janitor = crate::ops::janitor::spawn(state.store.clone());
+    // With a provisioner configured, `serve` is its own agent: one process runs a small platform.
+    let data_plane = crate::dataplane::spawn(state.store.clone(), state.settings.data_plane.clone());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     janitor.abort();
+    if let Some(task) = data_plane {
+        task.abort();
+    }
     Ok(())
 }
 

@@ -22,6 +22,29 @@ pub struct Settings {
     /// Apply pending migrations when `serve` starts.
     pub migrate_on_start: bool,
     pub resources: ResourceSettings,
+    pub data_plane: DataPlaneSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provisioner {
+    /// No data plane: databases stay pending.
+    None,
+    /// One `redis-server` per database on this host.
+    Redis,
+}
+
+#[derive(Clone, Debug)]
+pub struct DataPlaneSettings {
+    pub provisioner: Provisioner,
+    /// The `redis-server` binary.
+    pub redis_server: std::path::PathBuf,
+    /// The address each Redis binds to, which is also the endpoint given to clients.
+    pub redis_bind: std::net::IpAddr,
+    pub redis_ports: (u16, u16),
+    pub redis_data_dir: std::path::PathBuf,
+    pub redis_maxmemory: String,
+    /// This host's agent id: an agent adopts the databases it provisioned under the same id.
+    pub agent_id: String,
 }
 
 #[derive(Clone, Debug)]
@@ -75,7 +98,7 @@ impl ConfigError {
 }
 
 /// The keys of the TOML file; each also has a `TESSERA_<KEY>` environment variable.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     database_url: Option<String>,
@@ -95,6 +118,13 @@ struct FileSettings {
     migrate_on_start: Option<bool>,
     regions: Option<String>,
     cache_host: Option<String>,
+    provisioner: Option<String>,
+    redis_server: Option<String>,
+    redis_bind: Option<String>,
+    redis_ports: Option<String>,
+    redis_data_dir: Option<String>,
+    redis_maxmemory: Option<String>,
+    agent_id: Option<String>,
 }
 
 /// Values given on the command line, which win over everything else.
@@ -122,6 +152,7 @@ impl Settings {
             None => FileSettings::default(),
         };
         let layer = Layer { env: &env };
+        let data_plane = data_plane(&layer, file.clone())?;
 
         let database_url = overrides
             .database_url
@@ -215,7 +246,17 @@ impl Settings {
         }
         let resources = ResourceSettings { regions, cache_host };
 
-        Ok(Settings { database_url, listen, issuer_url, oauth, accounts, http, migrate_on_start, resources })
+        Ok(Settings {
+            database_url,
+            listen,
+            issuer_url,
+            oauth,
+            accounts,
+            http,
+            migrate_on_start,
+            resources,
+            data_plane,
+        })
     }
 
     /// The issuer as a string without a trailing slash, as it appears in `iss`.
@@ -262,6 +303,76 @@ impl<F: Fn(&str) -> Option<String>> Layer<'_, F> {
             Some(other) => Err(ConfigError::new(&name, format!("expected true or false, got {other:?}"))),
         }
     }
+}
+
+fn data_plane<F: Fn(&str) -> Option<String>>(
+    layer: &Layer<'_, F>,
+    file: FileSettings,
+) -> Result<DataPlaneSettings, ConfigError> {
+    let provisioner = match layer.string("provisioner")?.or(file.provisioner).as_deref().map(str::trim) {
+        None | Some("none") => Provisioner::None,
+        Some("redis") => Provisioner::Redis,
+        Some(other) => return Err(ConfigError::new("provisioner", format!("expected none or redis, got {other:?}"))),
+    };
+    let bind_text = layer.string("redis_bind")?.or(file.redis_bind).unwrap_or_else(|| "127.0.0.1".into());
+    let redis_bind = bind_text.trim().parse().map_err(|_| {
+        ConfigError::new("redis_bind", format!("expected an IP address such as 127.0.0.1, got {bind_text:?}"))
+    })?;
+    let ports_text = layer.string("redis_ports")?.or(file.redis_ports).unwrap_or_else(|| "7000-7999".into());
+    let redis_ports = ports_text
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+        .filter(|(a, b)| *a >= 1 && a <= b)
+        .ok_or_else(|| {
+            ConfigError::new("redis_ports", format!("expected a range such as 7000-7999, got {ports_text:?}"))
+        })?;
+    let redis_data_dir =
+        layer.string("redis_data_dir")?.or(file.redis_data_dir).unwrap_or_else(|| "tessera-data/redis".into()).into();
+    let maxmemory = layer.string("redis_maxmemory")?.or(file.redis_maxmemory).unwrap_or_else(|| "64mb".into());
+    let lower = maxmemory.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &lower[digits.len()..];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(unit, "" | "kb" | "mb" | "gb") {
+        return Err(ConfigError::new("redis_maxmemory", format!("expected a size such as 64mb, got {maxmemory:?}")));
+    }
+    let server_text = layer.string("redis_server")?.or(file.redis_server);
+    let redis_server = match (&provisioner, server_text) {
+        (_, Some(path)) => {
+            let path = std::path::PathBuf::from(path);
+            if provisioner == Provisioner::Redis && !path.is_file() {
+                return Err(ConfigError::new("redis_server", format!("{} does not exist", path.display())));
+            }
+            path
+        }
+        (Provisioner::Redis, None) => find_on_path("redis-server").ok_or_else(|| {
+            ConfigError::new("redis_server", "redis-server is not on PATH; install it or set TESSERA_REDIS_SERVER")
+        })?,
+        (Provisioner::None, None) => "redis-server".into(),
+    };
+    let agent_id = layer
+        .string("agent_id")?
+        .or(file.agent_id)
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "agent".into());
+    Ok(DataPlaneSettings {
+        provisioner,
+        redis_server,
+        redis_bind,
+        redis_ports,
+        redis_data_dir,
+        redis_maxmemory: lower,
+        agent_id,
+    })
+}
+
+fn find_on_path(binary: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).map(|dir| dir.join(binary)).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|candidate| candidate.is_file())
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod credentials;
+pub mod dataplane;
 pub mod grants;
 pub mod http;
 pub mod oauth;

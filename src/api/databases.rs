@@ -36,6 +36,8 @@ pub struct Database {
     pub port: Option<i64>,
     pub password: String,
     pub tls: bool,
+    /// Why the database is in its state, when that needs saying (no data plane, a failure).
+    pub state_reason: Option<String>,
     pub created_at: String,
 }
 
@@ -45,7 +47,7 @@ pub struct CreateDatabase {
     pub name: String,
     /// One of the operator's regions (see `TESSERA_REGIONS`).
     pub region: String,
-    /// Require TLS connections (default true).
+    /// Require TLS connections (default false; the Redis data plane does not offer TLS yet).
     pub tls: Option<bool>,
 }
 
@@ -55,17 +57,27 @@ pub struct DatabaseList {
     pub next_cursor: Option<String>,
 }
 
-pub fn to_json(d: &DatabaseRow) -> Database {
+pub const NO_DATA_PLANE: &str = "no data plane is configured on this Tessera: the database stays pending";
+
+/// The API's view of a database; `data_plane` says whether any provisioner is configured.
+pub fn to_json(d: &DatabaseRow, data_plane: bool) -> Database {
+    let active = d.state == "active";
+    let state_reason = match (&d.failure_reason, d.state.as_str(), data_plane) {
+        (Some(reason), _, _) => Some(reason.clone()),
+        (None, "pending", false) => Some(NO_DATA_PLANE.to_owned()),
+        _ => None,
+    };
     Database {
         id: d.id.clone(),
         workspace_id: d.workspace_id.clone(),
         name: d.name.clone(),
         region: d.region.clone(),
         state: d.state.clone(),
-        endpoint: d.endpoint.clone(),
-        port: d.port,
+        endpoint: d.endpoint.clone().filter(|_| active),
+        port: d.port.filter(|_| active),
         password: d.password.clone(),
         tls: d.tls == 1,
+        state_reason,
         created_at: rfc3339(d.created_at),
     }
 }
@@ -84,7 +96,7 @@ pub async fn list(
     let page = paging(query.as_deref())?;
     let rows = store::databases::list(state.store.reader(), &bearer.workspace_id, &page).await?;
     let (rows, next_cursor) = finish_page(rows, &page, |r| (r.created_at, &r.id));
-    Ok(Json(DatabaseList { items: rows.iter().map(to_json).collect(), next_cursor }))
+    Ok(Json(DatabaseList { items: rows.iter().map(|r| to_json(r, has_data_plane(&state))).collect(), next_cursor }))
 }
 
 /// Create a database.
@@ -124,9 +136,12 @@ pub async fn create(
         port: None,
         // 32 base62 characters: about 190 random bits.
         password: Alphanumeric.sample_string(&mut OsRng, 32),
-        tls: i64::from(input.tls.unwrap_or(true)),
+        tls: i64::from(input.tls.unwrap_or(false)),
         created_at: now,
         updated_at: now,
+        agent_id: None,
+        attempts: 0,
+        failure_reason: None,
     };
     let mut tx = state.store.begin().await?;
     if let Err(e) = store::databases::insert(&mut *tx, &row).await {
@@ -139,7 +154,7 @@ pub async fn create(
             false => Err(e.into()),
         };
     }
-    let body = serde_json::to_value(to_json(&row)).map_err(|e| ApiError::Internal(e.into()))?;
+    let body = serde_json::to_value(to_json(&row, has_data_plane(&state))).map_err(|e| ApiError::Internal(e.into()))?;
     commit_created(&state.store, tx, idempotency, body, now).await
 }
 
@@ -156,7 +171,7 @@ pub async fn get(
     let row = store::databases::get(state.store.reader(), &bearer.workspace_id, &id)
         .await?
         .ok_or(ApiError::NotFound("database"))?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(to_json(&row, has_data_plane(&state))))
 }
 
 /// Delete a database.
@@ -169,9 +184,13 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     bearer.require(Scope::DatabasesWrite)?;
-    if store::databases::delete(state.store.writer(), &bearer.workspace_id, &id).await? {
+    if store::databases::request_delete(state.store.writer(), &bearer.workspace_id, &id, crate::time::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("database"))
     }
+}
+
+fn has_data_plane(state: &AppState) -> bool {
+    state.settings.data_plane.provisioner != crate::config::Provisioner::None
 }

@@ -241,9 +241,12 @@ pub async fn create_database(
             endpoint: None,
             port: None,
             password: Alphanumeric.sample_string(&mut OsRng, 32),
-            tls: 1,
+            tls: 0,
             created_at: now,
             updated_at: now,
+            agent_id: None,
+            attempts: 0,
+            failure_reason: None,
         };
         match store::databases::insert(state.store.writer(), &row).await {
             Ok(()) => Outcome::Done,
@@ -262,7 +265,7 @@ pub async fn delete_database(
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
     manager(&state, &user.id, &id).await?;
-    if !store::databases::delete(state.store.writer(), &id, &db_id).await? {
+    if !store::databases::request_delete(state.store.writer(), &id, &db_id, crate::time::now()).await? {
         return Err(PageError::NotFound);
     }
     Ok(back(&id))

@@ -7,6 +7,7 @@ mod apps;
 mod browser;
 mod cli;
 mod console_resources;
+mod dataplane;
 mod oauth;
 mod ops;
 mod partner_app;
