@@ -314,7 +314,7 @@ async fn databases_are_pending_until_a_data_plane_exists_and_regions_are_checked
     assert_eq!(db["state"], "pending");
     assert_eq!(db["endpoint"], Value::Null);
     assert_eq!(db["port"], Value::Null);
-    assert_eq!(db["tls"], true);
+    assert_eq!(db["tls"], false, "TLS is opt-in while the data plane cannot offer it");
     assert!(db["password"].as_str().expect("password").len() >= 22);
     let listed = p.json(&t, "GET", "/v1/databases", None, 200).await;
     assert_eq!(listed["items"][0]["id"], db["id"]);
