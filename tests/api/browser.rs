@@ -73,7 +73,8 @@ async fn a_user_creates_an_oauth_app_in_a_real_browser_and_sees_the_secret_once(
 async fn partner_callback() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/callback", listener.local_addr().expect("addr"));
-    let router = axum::Router::new().route("/callback", axum::routing::get(|| async { "Your account has been connected" }));
+    let router =
+        axum::Router::new().route("/callback", axum::routing::get(|| async { "Your account has been connected" }));
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -133,7 +134,12 @@ async fn a_user_authorizes_a_partner_in_a_real_browser_then_revokes_it_and_its_t
             &app,
             "/oauth2/token",
             &partner,
-            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &callback), ("code_verifier", VERIFIER)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &callback),
+                ("code_verifier", VERIFIER),
+            ],
         )
         .await;
         ensure!(r.status() == 200, "code exchange: {}", r.status());
