@@ -113,7 +113,9 @@ pub async fn remove_member(
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
     let leaving = member_id == user.id;
-    match workspaces::remove_member(&state.store, &Actor::User(user.id.clone()), &id, &member_id).await {
+    match workspaces::remove_member(&state.store, &Actor::User(user.id.clone()), &id, &member_id, crate::time::now())
+        .await
+    {
         Ok(()) if leaving => Ok(Redirect::to("/").into_response()),
         Ok(()) => Ok(Redirect::to(&format!("/workspaces/{id}")).into_response()),
         Err(AccountError::Conflict(message)) => {

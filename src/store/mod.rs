@@ -5,6 +5,7 @@
 //! runs through sqlx's `Any` driver. One file per aggregate holds its queries.
 
 pub mod apps;
+pub mod audit;
 pub mod grants;
 pub mod login_failures;
 pub mod sessions;
