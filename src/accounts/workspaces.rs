@@ -181,3 +181,66 @@ pub async fn remove_member(
 async fn workspace_name(conn: &mut Conn, workspace_id: &str) -> Result<String, StoreError> {
     Ok(store::workspaces::by_id(&mut *conn, workspace_id).await?.map(|w| w.name).unwrap_or_default())
 }
+
+/// What deleting a workspace would take with it, for the confirmation page.
+pub struct DeletionPreview {
+    pub workspace: WorkspaceRow,
+    pub members: usize,
+    pub apps: usize,
+    pub authorizations: i64,
+}
+
+/// Only an owner may delete a workspace, and never a personal one. Outsiders get `NotFound`.
+fn may_delete(workspace: &WorkspaceRow, role: Option<&str>) -> Result<(), AccountError> {
+    match role.map(Role::parse).transpose()? {
+        None => Err(AccountError::NotFound("workspace")),
+        Some(Role::Owner) if workspace.personal == 1 => {
+            Err(AccountError::Forbidden("a personal workspace cannot be deleted"))
+        }
+        Some(Role::Owner) => Ok(()),
+        Some(_) => Err(AccountError::Forbidden("only owners can delete a workspace")),
+    }
+}
+
+pub async fn deletion_preview(db: &Store, user_id: &str, workspace_id: &str) -> Result<DeletionPreview, AccountError> {
+    let workspace =
+        store::workspaces::by_id(db.reader(), workspace_id).await?.ok_or(AccountError::NotFound("workspace"))?;
+    let role = store::workspaces::role_of(db.reader(), workspace_id, user_id).await?;
+    may_delete(&workspace, role.as_deref())?;
+    Ok(DeletionPreview {
+        members: store::workspaces::members(db.reader(), workspace_id).await?.len(),
+        apps: store::apps::owned_by_workspace(db.reader(), workspace_id).await?.len(),
+        authorizations: store::grants::live_count_for_workspace(db.reader(), workspace_id).await?,
+        workspace,
+    })
+}
+
+/// Deletes a workspace (owners only, never a personal one). Its memberships, apps, grants and,
+/// through them, every code, token and API key issued on it go at once (ON DELETE CASCADE); so
+/// does its own audit log. The deletion is recorded in the log of every user who was a member.
+pub async fn delete(db: &Store, user_id: &str, workspace_id: &str, now: i64) -> Result<WorkspaceRow, AccountError> {
+    let mut tx = db.begin().await?;
+    if !store::workspaces::lock(&mut *tx, workspace_id).await? {
+        return Err(AccountError::NotFound("workspace"));
+    }
+    let workspace =
+        store::workspaces::by_id(&mut *tx, workspace_id).await?.ok_or(AccountError::NotFound("workspace"))?;
+    let role = store::workspaces::role_of(&mut *tx, workspace_id, user_id).await?;
+    may_delete(&workspace, role.as_deref())?;
+    let members = store::workspaces::members(&mut *tx, workspace_id).await?;
+    let authorizations_ended = store::grants::live_count_for_workspace(&mut *tx, workspace_id).await?;
+    store::workspaces::delete(&mut *tx, workspace_id).await?;
+    let who = audit::user_actor(&mut tx, user_id).await?;
+    let event = AuditEvent::WorkspaceDeleted {
+        workspace_id: workspace.id.clone(),
+        name: workspace.name.clone(),
+        members: members.len(),
+        authorizations_ended,
+    };
+    // The deleting owner first, then everyone else who just lost the workspace.
+    let mut logs = vec![Log::User(user_id)];
+    logs.extend(members.iter().filter(|m| m.user_id != user_id).map(|m| Log::User(&m.user_id)));
+    audit::record(&mut tx, &who, &logs, &event, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(workspace)
+}

@@ -30,6 +30,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/workspaces", post(workspaces::create))
         .route("/workspaces/{id}", get(workspaces::settings))
         .route("/workspaces/{id}/rename", post(workspaces::rename))
+        .route("/workspaces/{id}/delete", get(workspaces::confirm_delete).post(workspaces::delete))
         .route("/workspaces/{id}/audit", get(audit::workspace_log))
         .route("/workspaces/{id}/members", post(workspaces::add_member))
         .route("/workspaces/{id}/members/{user_id}/remove", post(workspaces::remove_member))

@@ -20,6 +20,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("login.html", include_str!("templates/login.html")),
         ("home.html", include_str!("templates/home.html")),
         ("workspace.html", include_str!("templates/workspace.html")),
+        ("workspace_delete.html", include_str!("templates/workspace_delete.html")),
         ("audit.html", include_str!("templates/audit.html")),
         ("apps.html", include_str!("templates/apps.html")),
         ("app_new.html", include_str!("templates/app_new.html")),

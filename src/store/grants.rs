@@ -227,6 +227,24 @@ pub async fn live_count_for_app<'c>(db: impl Executor<'c, Database = Any>, clien
     Ok(n)
 }
 
+/// How many live grants end when this workspace is deleted: those on it, and those given to the
+/// apps it owns (on any workspace).
+pub async fn live_count_for_workspace<'c>(
+    db: impl Executor<'c, Database = Any>,
+    workspace_id: &str,
+) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM grants g
+          WHERE g.revoked_at IS NULL
+            AND (g.workspace_id = $1
+                 OR g.client_id IN (SELECT client_id FROM oauth_apps WHERE owner_workspace_id = $1))",
+    )
+    .bind(workspace_id)
+    .fetch_one(db)
+    .await?;
+    Ok(n)
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum RevokeFilter<'a> {
     /// Every grant this user gave this app.

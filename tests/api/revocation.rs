@@ -21,7 +21,7 @@ async fn connected(app: &TestApp, browser: &Browser, client: &Client) -> Value {
     tokens(app, client, &obtain_code(app, browser, client, &[]).await).await
 }
 
-async fn assert_dead(app: &TestApp, client: &Client, t: &Value) {
+pub async fn assert_dead(app: &TestApp, client: &Client, t: &Value) {
     let at = t["access_token"].as_str().expect("at");
     assert_eq!(api_status(app, at).await, 401);
     let info: Value = post_as(app, "/oauth2/introspect", client, &[("token", at)]).await.json().await.expect("json");
