@@ -110,12 +110,11 @@ impl RevokedBy {
     }
 }
 
-/// An API key as its events describe it: never the key itself.
+/// An API key as its events describe it: its id and name, never the key itself.
 #[derive(Clone, Debug)]
 pub struct ApiKeyInfo {
     pub key_id: String,
     pub key_name: String,
-    pub workspace_name: String,
     /// The app whose access token minted it, if it was minted through the API.
     pub client_id: Option<String>,
 }
@@ -168,8 +167,14 @@ pub enum AuditEvent {
         members: usize,
         authorizations_ended: i64,
     },
-    ApiKeyMinted(ApiKeyInfo),
-    ApiKeyRevoked(ApiKeyInfo),
+    ApiKeyMinted {
+        key: ApiKeyInfo,
+        workspace_name: String,
+    },
+    ApiKeyRevoked {
+        key: ApiKeyInfo,
+        workspace_name: String,
+    },
 }
 
 /// Every action name with its title, for the console.
@@ -222,8 +227,8 @@ impl AuditEvent {
             AuditEvent::MemberAdded { .. } => "membership.added",
             AuditEvent::MemberRemoved { .. } => "membership.removed",
             AuditEvent::WorkspaceDeleted { .. } => "workspace.deleted",
-            AuditEvent::ApiKeyMinted(_) => "api_key.minted",
-            AuditEvent::ApiKeyRevoked(_) => "api_key.revoked",
+            AuditEvent::ApiKeyMinted { .. } => "api_key.minted",
+            AuditEvent::ApiKeyRevoked { .. } => "api_key.revoked",
         }
     }
 
@@ -291,15 +296,14 @@ impl AuditEvent {
                 plural(*members as i64, "member", "members"),
                 plural(*authorizations_ended, "authorization", "authorizations")
             ),
-            AuditEvent::ApiKeyMinted(k) => format!(
-                "Minted the API key “{}” ({}) for the workspace “{}”{}",
-                k.key_name,
-                k.key_id,
-                k.workspace_name,
-                k.client_id.as_deref().map(|c| format!(" through the application {c}")).unwrap_or_default()
+            AuditEvent::ApiKeyMinted { key, workspace_name } => format!(
+                "Minted the API key “{}” ({}) for the workspace “{workspace_name}”{}",
+                key.key_name,
+                key.key_id,
+                key.client_id.as_deref().map(|c| format!(" through the application {c}")).unwrap_or_default()
             ),
-            AuditEvent::ApiKeyRevoked(k) => {
-                format!("Revoked the API key “{}” ({}) of the workspace “{}”", k.key_name, k.key_id, k.workspace_name)
+            AuditEvent::ApiKeyRevoked { key, workspace_name } => {
+                format!("Revoked the API key “{}” ({}) of the workspace “{workspace_name}”", key.key_name, key.key_id)
             }
         }
     }
@@ -365,8 +369,9 @@ pub async fn api_key_minted(
     key: ApiKeyInfo,
     now: i64,
 ) -> Result<(), StoreError> {
+    let workspace_name = workspace_name(conn, workspace_id).await?;
     let logs = api_key_logs(workspace_id, user_id);
-    record(conn, actor, &logs, &AuditEvent::ApiKeyMinted(key), now).await
+    record(conn, actor, &logs, &AuditEvent::ApiKeyMinted { key, workspace_name }, now).await
 }
 
 /// For the resource API: records that an API key was revoked; see [`api_key_minted`].
@@ -378,8 +383,13 @@ pub async fn api_key_revoked(
     key: ApiKeyInfo,
     now: i64,
 ) -> Result<(), StoreError> {
+    let workspace_name = workspace_name(conn, workspace_id).await?;
     let logs = api_key_logs(workspace_id, user_id);
-    record(conn, actor, &logs, &AuditEvent::ApiKeyRevoked(key), now).await
+    record(conn, actor, &logs, &AuditEvent::ApiKeyRevoked { key, workspace_name }, now).await
+}
+
+async fn workspace_name(conn: &mut Conn, workspace_id: &str) -> Result<String, StoreError> {
+    Ok(store::workspaces::by_id(&mut *conn, workspace_id).await?.map(|w| w.name).unwrap_or_default())
 }
 
 fn api_key_logs<'a>(workspace_id: &'a str, user_id: Option<&'a str>) -> Vec<Log<'a>> {
@@ -518,8 +528,7 @@ mod tests {
             workspace_name: "W".into(),
             scopes: "caches:read".into(),
         };
-        let key =
-            ApiKeyInfo { key_id: "key_1".into(), key_name: "ci".into(), workspace_name: "W".into(), client_id: None };
+        let key = ApiKeyInfo { key_id: "key_1".into(), key_name: "ci".into(), client_id: None };
         let events = [
             AuditEvent::AppCreated {
                 client_id: "app_1".into(),
@@ -547,8 +556,8 @@ mod tests {
                 members: 3,
                 authorizations_ended: 0,
             },
-            AuditEvent::ApiKeyMinted(key.clone()),
-            AuditEvent::ApiKeyRevoked(key),
+            AuditEvent::ApiKeyMinted { key: key.clone(), workspace_name: "W".into() },
+            AuditEvent::ApiKeyRevoked { key, workspace_name: "W".into() },
         ];
         assert_eq!(events.len(), ACTIONS.len());
         for event in &events {

@@ -337,12 +337,7 @@ async fn api_key_events_are_recorded_for_the_resource_api(engine: Engine) {
 
     // What the resource API will do when it mints and revokes a key: record inside its transaction.
     let store = Store::connect(&app.db.url).await.unwrap();
-    let key = ApiKeyInfo {
-        key_id: "key_123".into(),
-        key_name: "deploy bot".into(),
-        workspace_name: "Keys".into(),
-        client_id: Some("app_abc".into()),
-    };
+    let key = ApiKeyInfo { key_id: "key_123".into(), key_name: "deploy bot".into(), client_id: Some("app_abc".into()) };
     let mut tx = store.begin().await.unwrap();
     let actor = AuditActor::User("dev@example.com".into());
     audit::api_key_minted(&mut tx, &actor, &ws, Some(user_id), key.clone(), 1_700_000_000).await.unwrap();
@@ -361,7 +356,8 @@ async fn api_key_events_are_recorded_for_the_resource_api(engine: Engine) {
     assert_eq!(ws_log.len(), 2);
     assert_eq!((ws_log[0].action.as_str(), ws_log[0].actor.as_str()), ("api_key.revoked", "operator"));
     assert_eq!(ws_log[1].action, "api_key.minted");
-    assert!(ws_log[1].details.contains("“deploy bot” (key_123)") && ws_log[1].details.contains("app_abc"));
+    assert!(ws_log[1].details.contains("“deploy bot” (key_123) for the workspace “Keys”"), "{:?}", ws_log[1]);
+    assert!(ws_log[1].details.contains("app_abc"));
     let mine = read_log(&browser, ACCOUNT_LOG).await;
     assert_eq!(mine.len(), 1, "minted goes to the user's log too; the revocation named no user");
     assert_eq!(mine[0].action, "api_key.minted");
