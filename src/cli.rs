@@ -223,7 +223,7 @@ async fn admin(settings: &Settings, command: Admin) -> Result<Value, String> {
             return outcome;
         }
         Admin::DeleteApp(c) => {
-            let outcome = match crate::apps::delete(&store, &Actor::Operator, &c.client_id).await {
+            let outcome = match crate::apps::delete(&store, &Actor::Operator, &c.client_id, now).await {
                 Ok(()) => Ok(json!({"deleted": c.client_id})),
                 Err(e) => Err(e.to_string()),
             };
@@ -247,8 +247,9 @@ async fn revoke_consent(store: &crate::store::Store, c: &RevokeConsent, now: i64
     if crate::apps::find(store, &c.client_id).await.map_err(|e| e.to_string())?.is_none() {
         return Err("app not found".into());
     }
-    let revoked =
-        crate::grants::revoke_user_app(store, &user.id, &c.client_id, now).await.map_err(|e| e.to_string())?;
+    let revoked = crate::grants::revoke_user_app(store, &Actor::Operator, &user.id, &c.client_id, now)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(json!({"client_id": c.client_id, "email": user.email, "grants_revoked": revoked}))
 }
 

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod apps;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -3,9 +3,10 @@
 //! Outsiders learn nothing about a workspace (it is "not found"); members who may not do
 //! something are told so. Owners and admins manage members; a workspace always keeps an owner.
 
+use crate::audit::{self, AuditEvent, Log, RevokedBy};
 use crate::credentials::new_id;
 use crate::store::workspaces::{MemberRow, MyWorkspaceRow, WorkspaceRow};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Conn, Store, StoreError};
 
 use super::validate::{display_name, Email, Role};
 use super::{AccountError, Actor};
@@ -105,13 +106,22 @@ pub async fn add_member(
     let user = store::users::by_email(db.reader(), email.as_str()).await?.ok_or_else(|| {
         AccountError::invalid("email", "no Tessera account has this email; ask them to sign up first")
     })?;
-    match store::workspaces::add_member(db.writer(), workspace_id, &user.id, role.as_str(), now).await {
+    let mut tx = db.begin().await?;
+    match store::workspaces::add_member(&mut *tx, workspace_id, &user.id, role.as_str(), now).await {
         Ok(()) => {}
         Err(e) if e.is_unique_violation() => {
             return Err(AccountError::Conflict(format!("{} is already a member", email.as_str())))
         }
         Err(e) => return Err(e.into()),
     }
+    let who = audit::actor_of(&mut tx, actor).await?;
+    let event = AuditEvent::MemberAdded {
+        email: user.email.clone(),
+        role: role.as_str().to_owned(),
+        workspace_name: workspace_name(&mut tx, workspace_id).await?,
+    };
+    audit::record(&mut tx, &who, &[Log::Workspace(workspace_id), Log::User(&user.id)], &event, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(MemberRow {
         user_id: user.id,
         email: user.email,
@@ -122,7 +132,13 @@ pub async fn add_member(
 }
 
 /// Removes a member (or, when `user_id` is the actor's own, leaves). The last owner stays.
-pub async fn remove_member(db: &Store, actor: &Actor, workspace_id: &str, user_id: &str) -> Result<(), AccountError> {
+pub async fn remove_member(
+    db: &Store,
+    actor: &Actor,
+    workspace_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(), AccountError> {
     let leaving = matches!(actor, Actor::User(id) if id == user_id);
     let actor_role = if leaving {
         role_in(db, actor, workspace_id).await?
@@ -148,7 +164,83 @@ pub async fn remove_member(db: &Store, actor: &Actor, workspace_id: &str, user_i
     store::workspaces::remove_member(&mut *tx, workspace_id, user_id).await?;
     // Whoever leaves a workspace takes their authorizations on it with them.
     let filter = store::grants::RevokeFilter::Member { workspace_id, user_id };
-    store::grants::revoke_where(&mut *tx, filter, crate::time::now()).await?;
+    let revoked = store::grants::revoke_where(&mut *tx, filter, now).await?;
+    let who = audit::actor_of(&mut tx, actor).await?;
+    let event = AuditEvent::MemberRemoved {
+        email: store::users::by_id(&mut *tx, user_id).await?.map(|u| u.email).unwrap_or_else(|| user_id.to_owned()),
+        workspace_name: workspace_name(&mut tx, workspace_id).await?,
+        left: leaving,
+        authorizations_revoked: revoked.len(),
+    };
+    audit::record(&mut tx, &who, &[Log::Workspace(workspace_id), Log::User(user_id)], &event, now).await?;
+    audit::record_revocations(&mut tx, &who, &revoked, RevokedBy::MemberRemoval, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
+}
+
+async fn workspace_name(conn: &mut Conn, workspace_id: &str) -> Result<String, StoreError> {
+    Ok(store::workspaces::by_id(&mut *conn, workspace_id).await?.map(|w| w.name).unwrap_or_default())
+}
+
+/// What deleting a workspace would take with it, for the confirmation page.
+pub struct DeletionPreview {
+    pub workspace: WorkspaceRow,
+    pub members: usize,
+    pub apps: usize,
+    pub authorizations: i64,
+}
+
+/// Only an owner may delete a workspace, and never a personal one. Outsiders get `NotFound`.
+fn may_delete(workspace: &WorkspaceRow, role: Option<&str>) -> Result<(), AccountError> {
+    match role.map(Role::parse).transpose()? {
+        None => Err(AccountError::NotFound("workspace")),
+        Some(Role::Owner) if workspace.personal == 1 => {
+            Err(AccountError::Forbidden("a personal workspace cannot be deleted"))
+        }
+        Some(Role::Owner) => Ok(()),
+        Some(_) => Err(AccountError::Forbidden("only owners can delete a workspace")),
+    }
+}
+
+pub async fn deletion_preview(db: &Store, user_id: &str, workspace_id: &str) -> Result<DeletionPreview, AccountError> {
+    let workspace =
+        store::workspaces::by_id(db.reader(), workspace_id).await?.ok_or(AccountError::NotFound("workspace"))?;
+    let role = store::workspaces::role_of(db.reader(), workspace_id, user_id).await?;
+    may_delete(&workspace, role.as_deref())?;
+    Ok(DeletionPreview {
+        members: store::workspaces::members(db.reader(), workspace_id).await?.len(),
+        apps: store::apps::owned_by_workspace(db.reader(), workspace_id).await?.len(),
+        authorizations: store::grants::live_count_for_workspace(db.reader(), workspace_id).await?,
+        workspace,
+    })
+}
+
+/// Deletes a workspace (owners only, never a personal one). Its memberships, apps, grants and,
+/// through them, every code, token and API key issued on it go at once (ON DELETE CASCADE); so
+/// does its own audit log. The deletion is recorded in the log of every user who was a member.
+pub async fn delete(db: &Store, user_id: &str, workspace_id: &str, now: i64) -> Result<WorkspaceRow, AccountError> {
+    let mut tx = db.begin().await?;
+    if !store::workspaces::lock(&mut *tx, workspace_id).await? {
+        return Err(AccountError::NotFound("workspace"));
+    }
+    let workspace =
+        store::workspaces::by_id(&mut *tx, workspace_id).await?.ok_or(AccountError::NotFound("workspace"))?;
+    let role = store::workspaces::role_of(&mut *tx, workspace_id, user_id).await?;
+    may_delete(&workspace, role.as_deref())?;
+    let members = store::workspaces::members(&mut *tx, workspace_id).await?;
+    let authorizations_ended = store::grants::live_count_for_workspace(&mut *tx, workspace_id).await?;
+    store::workspaces::delete(&mut *tx, workspace_id).await?;
+    let who = audit::user_actor(&mut tx, user_id).await?;
+    let event = AuditEvent::WorkspaceDeleted {
+        workspace_id: workspace.id.clone(),
+        name: workspace.name.clone(),
+        members: members.len(),
+        authorizations_ended,
+    };
+    // The deleting owner first, then everyone else who just lost the workspace.
+    let mut logs = vec![Log::User(user_id)];
+    logs.extend(members.iter().filter(|m| m.user_id != user_id).map(|m| Log::User(&m.user_id)));
+    audit::record(&mut tx, &who, &logs, &event, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(workspace)
 }

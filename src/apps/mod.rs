@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::accounts::workspaces::require_manager;
 use crate::accounts::{AccountError, Actor};
+use crate::audit::{self, AuditEvent, Log};
 use crate::credentials::{new_id, IssuedSecret, PresentedSecret, SecretHash, SecretKind};
 use crate::store::apps::AppRow;
 use crate::store::{self, Store, StoreError};
@@ -238,7 +239,17 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    store::apps::insert(db.writer(), &row).await?;
+    let mut tx = db.begin().await?;
+    store::apps::insert(&mut *tx, &row).await?;
+    let who = audit::actor_of(&mut tx, actor).await?;
+    let event = AuditEvent::AppCreated {
+        client_id: row.client_id.clone(),
+        name: row.name.clone(),
+        client_type: row.client_type.clone(),
+        scopes: row.scopes.clone(),
+    };
+    audit::record(&mut tx, &who, &[owner_log(&owner)], &event, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok((App::from_row(row), secret))
 }
 
@@ -274,7 +285,22 @@ pub async fn update(db: &Store, actor: &Actor, client_id: &str, input: &AppInput
         created_at: app.created_at,
         updated_at: now,
     };
-    store::apps::update_details(db.writer(), &row).await?;
+    let changed: Vec<&'static str> = [
+        ("name", app.name != row.name),
+        ("scopes", app.scopes.to_string() != row.scopes),
+        ("redirect URIs", app.redirect_uris.join("\n") != row.redirect_uris),
+        ("logo URL", app.logo_url != row.logo_url),
+        ("homepage URL", app.homepage_url != row.homepage_url),
+    ]
+    .into_iter()
+    .filter_map(|(field, differs)| differs.then_some(field))
+    .collect();
+    let mut tx = db.begin().await?;
+    store::apps::update_details(&mut *tx, &row).await?;
+    let who = audit::actor_of(&mut tx, actor).await?;
+    let event = AuditEvent::AppEdited { client_id: app.client_id.clone(), name: row.name.clone(), changed };
+    audit::record(&mut tx, &who, &[owner_log(&app.owner)], &event, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     get_managed(db, actor, client_id).await
 }
 
@@ -285,15 +311,37 @@ pub async fn rotate_secret(db: &Store, actor: &Actor, client_id: &str, now: i64)
         return Err(AppError::Invalid(FieldErrors::from([("client_type", "a public app has no secret".to_owned())])));
     }
     let secret = IssuedSecret::generate(SecretKind::ClientSecret);
-    store::apps::set_secret_hash(db.writer(), client_id, secret.hash().as_str(), now).await?;
+    let mut tx = db.begin().await?;
+    store::apps::set_secret_hash(&mut *tx, client_id, secret.hash().as_str(), now).await?;
+    let who = audit::actor_of(&mut tx, actor).await?;
+    let event = AuditEvent::AppSecretRotated { client_id: app.client_id.clone(), name: app.name.clone() };
+    audit::record(&mut tx, &who, &[owner_log(&app.owner)], &event, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(secret)
 }
 
 /// Deletes the app and, with it, every grant, code and token issued to it.
-pub async fn delete(db: &Store, actor: &Actor, client_id: &str) -> Result<(), AppError> {
-    get_managed(db, actor, client_id).await?;
-    store::apps::delete(db.writer(), client_id).await?;
+pub async fn delete(db: &Store, actor: &Actor, client_id: &str, now: i64) -> Result<(), AppError> {
+    let app = get_managed(db, actor, client_id).await?;
+    let mut tx = db.begin().await?;
+    let authorizations_ended = store::grants::live_count_for_app(&mut *tx, client_id).await?;
+    if !store::apps::delete(&mut *tx, client_id).await? {
+        return Err(AppError::NotFound);
+    }
+    let who = audit::actor_of(&mut tx, actor).await?;
+    let event =
+        AuditEvent::AppDeleted { client_id: app.client_id.clone(), name: app.name.clone(), authorizations_ended };
+    audit::record(&mut tx, &who, &[owner_log(&app.owner)], &event, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(())
+}
+
+/// The log an app's own events go to: its owning user's, or its workspace's.
+fn owner_log(owner: &AppOwner) -> Log<'_> {
+    match owner {
+        AppOwner::User(id) => Log::User(id),
+        AppOwner::Workspace(id) => Log::Workspace(id),
+    }
 }
 
 pub async fn owned_by_user(db: &Store, user_id: &str) -> Result<Vec<App>, AppError> {

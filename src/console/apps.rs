@@ -304,7 +304,7 @@ pub async fn delete(
 ) -> Result<Response, PageError> {
     let actor = Actor::User(user.id.clone());
     let app = apps::get_managed(&state.store, &actor, &client_id).await?;
-    apps::delete(&state.store, &actor, &client_id).await?;
+    apps::delete(&state.store, &actor, &client_id, crate::time::now()).await?;
     Ok(Redirect::to(&list_url_of(&app)).into_response())
 }
 
@@ -346,7 +346,8 @@ pub async fn revoke_user_app(
     Path(client_id): Path<String>,
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
-    grants::revoke_user_app(&state.store, &user.id, &client_id, crate::time::now()).await?;
+    let actor = Actor::User(user.id.clone());
+    grants::revoke_user_app(&state.store, &actor, &user.id, &client_id, crate::time::now()).await?;
     Ok(Redirect::to("/settings/account/integrations").into_response())
 }
 

@@ -3,6 +3,7 @@
 //! rule, and render.
 
 mod apps;
+mod audit;
 mod auth;
 mod error;
 mod resources;
@@ -30,9 +31,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/workspaces", post(workspaces::create))
         .route("/workspaces/{id}", get(workspaces::settings))
         .route("/workspaces/{id}/rename", post(workspaces::rename))
+        .route("/workspaces/{id}/delete", get(workspaces::confirm_delete).post(workspaces::delete))
+        .route("/workspaces/{id}/audit", get(audit::workspace_log))
         .route("/workspaces/{id}/members", post(workspaces::add_member))
         .route("/workspaces/{id}/members/{user_id}/remove", post(workspaces::remove_member))
         .route("/settings/account/integrations", get(apps::account_integrations))
+        .route("/settings/account/audit", get(audit::account_log))
         .route("/settings/account/integrations/apps/new", get(apps::new_account_app))
         .route("/settings/account/integrations/apps", post(apps::create_account_app))
         .route("/workspaces/{id}/integrations", get(apps::workspace_integrations))

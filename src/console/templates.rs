@@ -12,6 +12,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
     env.add_filter("datetime", |seconds: i64| crate::time::display(seconds));
+    env.add_filter("datetime_seconds", |seconds: i64| crate::time::display_seconds(seconds));
     for (name, source) in [
         ("layout.html", include_str!("templates/layout.html")),
         ("error.html", include_str!("templates/error.html")),
@@ -19,6 +20,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("login.html", include_str!("templates/login.html")),
         ("home.html", include_str!("templates/home.html")),
         ("workspace.html", include_str!("templates/workspace.html")),
+        ("workspace_delete.html", include_str!("templates/workspace_delete.html")),
+        ("audit.html", include_str!("templates/audit.html")),
         ("apps.html", include_str!("templates/apps.html")),
         ("app_new.html", include_str!("templates/app_new.html")),
         ("app_fields.html", include_str!("templates/app_fields.html")),

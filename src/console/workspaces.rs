@@ -57,7 +57,7 @@ async fn settings_page(
         "workspace.html",
         context! {
             user, csrf, error,
-            workspace => context! { id => view.workspace.id, name => view.workspace.name },
+            workspace => context! { id => view.workspace.id, name => view.workspace.name, personal => view.workspace.personal == 1 },
             role => view.role.map(Role::as_str),
             can_manage, members,
         },
@@ -113,7 +113,9 @@ pub async fn remove_member(
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
     let leaving = member_id == user.id;
-    match workspaces::remove_member(&state.store, &Actor::User(user.id.clone()), &id, &member_id).await {
+    match workspaces::remove_member(&state.store, &Actor::User(user.id.clone()), &id, &member_id, crate::time::now())
+        .await
+    {
         Ok(()) if leaving => Ok(Redirect::to("/").into_response()),
         Ok(()) => Ok(Redirect::to(&format!("/workspaces/{id}")).into_response()),
         Err(AccountError::Conflict(message)) => {
@@ -121,4 +123,31 @@ pub async fn remove_member(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    SignedIn { user, csrf }: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let preview = workspaces::deletion_preview(&state.store, &user.id, &id).await?;
+    let page = render(
+        "workspace_delete.html",
+        context! {
+            user, csrf,
+            workspace => context! { id => preview.workspace.id, name => preview.workspace.name },
+            members => preview.members, apps => preview.apps, authorizations => preview.authorizations,
+        },
+    )?;
+    Ok(page.into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    SignedIn { user, .. }: SignedIn,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, PageError> {
+    workspaces::delete(&state.store, &user.id, &id, crate::time::now()).await?;
+    Ok(Redirect::to("/").into_response())
 }

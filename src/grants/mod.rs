@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::accounts::workspaces::require_manager;
 use crate::accounts::{AccountError, Actor};
 use crate::apps::ScopeSet;
+use crate::audit::{self, AuditActor, AuditEvent, GrantInfo, RevokedBy};
 use crate::store::grants::{AuthorizedRow, RevokeFilter};
 use crate::store::{self, Store, StoreError};
 
@@ -85,14 +86,28 @@ pub async fn authorized_on_workspace(
 }
 
 /// Revokes every grant this user gave this app; everything issued under them dies at once.
-pub async fn revoke_user_app(db: &Store, user_id: &str, client_id: &str, now: i64) -> Result<u64, StoreError> {
-    store::grants::revoke_where(db.writer(), RevokeFilter::UserApp { user_id, client_id }, now).await
+/// The user does it in the console, or the operator with `tessera admin revoke-consent`.
+pub async fn revoke_user_app(
+    db: &Store,
+    actor: &Actor,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let by = match actor {
+        Actor::User(_) => RevokedBy::User,
+        Actor::Operator => RevokedBy::Operator,
+    };
+    revoke_and_record(db, actor, RevokeFilter::UserApp { user_id, client_id }, by, now).await
 }
 
+/// Revokes every grant the user gave any app.
 pub async fn revoke_all_for_user(db: &Store, user_id: &str, now: i64) -> Result<u64, StoreError> {
-    store::grants::revoke_where(db.writer(), RevokeFilter::User { user_id }, now).await
+    let actor = Actor::User(user_id.to_owned());
+    revoke_and_record(db, &actor, RevokeFilter::User { user_id }, RevokedBy::User, now).await
 }
 
+/// Revokes every grant any member gave this app on this workspace (managers only).
 pub async fn revoke_workspace_app(
     db: &Store,
     actor: &Actor,
@@ -101,5 +116,60 @@ pub async fn revoke_workspace_app(
     now: i64,
 ) -> Result<u64, AccountError> {
     require_manager(db, actor, workspace_id).await?;
-    Ok(store::grants::revoke_where(db.writer(), RevokeFilter::WorkspaceApp { workspace_id, client_id }, now).await?)
+    let filter = RevokeFilter::WorkspaceApp { workspace_id, client_id };
+    Ok(revoke_and_record(db, actor, filter, RevokedBy::WorkspaceManager, now).await?)
+}
+
+/// Revokes the grants and records who did it, in one transaction; returns how many were live.
+async fn revoke_and_record(
+    db: &Store,
+    actor: &Actor,
+    filter: RevokeFilter<'_>,
+    by: RevokedBy,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut tx = db.begin().await?;
+    let revoked = store::grants::revoke_where(&mut *tx, filter, now).await?;
+    let who = audit::actor_of(&mut tx, actor).await?;
+    audit::record_revocations(&mut tx, &who, &revoked, by, now).await?;
+    tx.commit().await?;
+    Ok(revoked.len() as u64)
+}
+
+/// Why Tessera itself revoked a grant: one of its single-use credentials came back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// A rotated refresh token was presented again (RFC 9700 §4.14.2).
+    RefreshToken,
+    /// A used authorization code was presented again (RFC 6749 §4.1.2).
+    AuthorizationCode,
+}
+
+/// Revokes a grant whose refresh token or code was replayed, and logs it as the system's doing.
+/// False if the grant was no longer live (nothing is logged then).
+pub async fn revoke_replayed(db: &Store, grant_id: &str, replay: Replay, now: i64) -> Result<bool, StoreError> {
+    let mut tx = db.begin().await?;
+    let Some(grant) = store::grants::revoke(&mut *tx, grant_id, now).await? else {
+        return Ok(false);
+    };
+    let info = GrantInfo::from(&grant);
+    let event = match replay {
+        Replay::RefreshToken => AuditEvent::RefreshTokenReused(info),
+        Replay::AuthorizationCode => AuditEvent::CodeReplayed(info),
+    };
+    audit::record(&mut tx, &AuditActor::System, &audit::grant_logs(&grant), &event, now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Revokes a grant because its application revoked its refresh token (RFC 7009).
+pub async fn revoke_by_application(db: &Store, grant_id: &str, client_id: &str, now: i64) -> Result<bool, StoreError> {
+    let mut tx = db.begin().await?;
+    let Some(grant) = store::grants::revoke(&mut *tx, grant_id, now).await? else {
+        return Ok(false);
+    };
+    let actor = AuditActor::Application(client_id.to_owned());
+    audit::record_revocations(&mut tx, &actor, std::slice::from_ref(&grant), RevokedBy::Application, now).await?;
+    tx.commit().await?;
+    Ok(true)
 }

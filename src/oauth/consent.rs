@@ -3,6 +3,7 @@
 
 use crate::accounts::Role;
 use crate::apps::{self, App, AppOwner, ScopeSet};
+use crate::audit::{self, AuditActor, AuditEvent, GrantInfo, Log};
 use crate::config::OAuthSettings;
 use crate::credentials::{new_id, sha256_hex, IssuedSecret, SecretKind};
 use crate::store::grants::{AuthorizationRequestRow, GrantRow};
@@ -110,6 +111,22 @@ pub async fn decide(
                 created_at: now,
             };
             store::grants::insert(&mut *tx, &grant).await?;
+            let granted = GrantInfo {
+                client_id: grant.client_id.clone(),
+                app_name: store::apps::by_client_id(&mut *tx, &grant.client_id)
+                    .await?
+                    .map(|a| a.name)
+                    .unwrap_or_default(),
+                user_email: store::users::by_id(&mut *tx, user_id).await?.map(|u| u.email).unwrap_or_default(),
+                workspace_name: store::workspaces::by_id(&mut *tx, workspace_id)
+                    .await?
+                    .map(|w| w.name)
+                    .unwrap_or_default(),
+                scopes: grant.scopes.clone(),
+            };
+            let actor = AuditActor::User(granted.user_email.clone());
+            let logs = [Log::User(user_id), Log::Workspace(workspace_id)];
+            audit::record(&mut tx, &actor, &logs, &AuditEvent::AuthorizationGranted(granted), now).await?;
             let code = IssuedSecret::generate(SecretKind::AuthorizationCode);
             let bound_redirect = if request.redirect_uri_given == 1 { request.redirect_uri.as_str() } else { "" };
             let code_hash = code.hash();

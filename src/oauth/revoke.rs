@@ -41,7 +41,7 @@ pub async fn revoke(
     } else if let Some(refresh) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
         if let Some(row) = store::tokens::refresh(db.reader(), refresh.hash().as_str()).await? {
             if row.client_id == client.client_id {
-                store::grants::revoke(db.writer(), &row.grant_id, now).await?;
+                crate::grants::revoke_by_application(db, &row.grant_id, &client.client_id, now).await?;
             }
         }
     }

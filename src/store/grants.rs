@@ -100,15 +100,40 @@ pub async fn insert<'c>(db: impl Executor<'c, Database = Any>, g: &GrantRow) -> 
     Ok(())
 }
 
+/// A grant as it was revoked, with the names the audit log records beside it.
+#[derive(Clone, Debug, FromRow)]
+pub struct RevokedGrant {
+    pub id: String,
+    pub client_id: String,
+    pub app_name: String,
+    pub user_id: String,
+    pub user_email: String,
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub scopes: String,
+}
+
+/// What a revoking UPDATE returns: the grant and, by correlated subqueries (both engines allow
+/// them in RETURNING), the names of its app, user and workspace.
+const RETURNING_REVOKED: &str = "RETURNING id, client_id, user_id, workspace_id, scopes,
+    (SELECT a.name FROM oauth_apps a WHERE a.client_id = grants.client_id) AS app_name,
+    (SELECT u.email FROM users u WHERE u.id = grants.user_id) AS user_email,
+    (SELECT w.name FROM workspaces w WHERE w.id = grants.workspace_id) AS workspace_name";
+
 /// Revokes a grant; every code, token and key under it stops working at its next use, in every
-/// process, because each lookup requires `grants.revoked_at IS NULL`.
-pub async fn revoke<'c>(db: impl Executor<'c, Database = Any>, grant_id: &str, now: i64) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(grant_id)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// process, because each lookup requires `grants.revoked_at IS NULL`. `None` if it was not live.
+pub async fn revoke<'c>(
+    db: impl Executor<'c, Database = Any>,
+    grant_id: &str,
+    now: i64,
+) -> Result<Option<RevokedGrant>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL {RETURNING_REVOKED}"
+    ))
+    .bind(now)
+    .bind(grant_id)
+    .fetch_optional(db)
+    .await?)
 }
 
 pub async fn touch<'c>(db: impl Executor<'c, Database = Any>, grant_id: &str, now: i64) -> Result<(), StoreError> {
@@ -169,12 +194,12 @@ pub async fn authorized_on_workspace<'c>(
     .await?)
 }
 
-/// Revokes every live grant matching the filter; returns how many.
+/// Revokes every live grant matching the filter and returns them.
 pub async fn revoke_where<'c>(
     db: impl Executor<'c, Database = Any>,
     filter: RevokeFilter<'_>,
     now: i64,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<RevokedGrant>, StoreError> {
     let (condition, a, b) = match filter {
         RevokeFilter::UserApp { user_id, client_id } => ("user_id = $2 AND client_id = $3", user_id, client_id),
         RevokeFilter::User { user_id } => ("user_id = $2 AND $3 = $3", user_id, ""),
@@ -183,13 +208,41 @@ pub async fn revoke_where<'c>(
         }
         RevokeFilter::Member { workspace_id, user_id } => ("workspace_id = $2 AND user_id = $3", workspace_id, user_id),
     };
-    let done = sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL AND {condition}"))
-        .bind(now)
-        .bind(a)
-        .bind(b)
-        .execute(db)
+    Ok(sqlx::query_as(&format!(
+        "UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL AND {condition} {RETURNING_REVOKED}"
+    ))
+    .bind(now)
+    .bind(a)
+    .bind(b)
+    .fetch_all(db)
+    .await?)
+}
+
+/// How many live grants were given to this app.
+pub async fn live_count_for_app<'c>(db: impl Executor<'c, Database = Any>, client_id: &str) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM grants WHERE client_id = $1 AND revoked_at IS NULL")
+        .bind(client_id)
+        .fetch_one(db)
         .await?;
-    Ok(done.rows_affected())
+    Ok(n)
+}
+
+/// How many live grants end when this workspace is deleted: those on it, and those given to the
+/// apps it owns (on any workspace).
+pub async fn live_count_for_workspace<'c>(
+    db: impl Executor<'c, Database = Any>,
+    workspace_id: &str,
+) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM grants g
+          WHERE g.revoked_at IS NULL
+            AND (g.workspace_id = $1
+                 OR g.client_id IN (SELECT client_id FROM oauth_apps WHERE owner_workspace_id = $1))",
+    )
+    .bind(workspace_id)
+    .fetch_one(db)
+    .await?;
+    Ok(n)
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod apps;
+pub mod audit;
 pub mod caches;
 pub mod databases;
 pub mod grants;

@@ -143,3 +143,10 @@ pub async fn lock<'c>(db: impl Executor<'c, Database = Any>, id: &str) -> Result
     let done = sqlx::query("UPDATE workspaces SET name = name WHERE id = $1").bind(id).execute(db).await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Deletes the workspace. Its memberships, grants (and so every code, token and key under them),
+/// its apps and its audit log go with it (ON DELETE CASCADE).
+pub async fn delete<'c>(db: impl Executor<'c, Database = Any>, id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM workspaces WHERE id = $1").bind(id).execute(db).await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod apps;
+mod audit;
 mod browser;
 mod cli;
 mod console_resources;

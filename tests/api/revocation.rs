@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::audit::{connect_on, new_workspace};
 use crate::helpers::oauth::*;
 use crate::helpers::{location, stdout_json, Browser, Engine, TestApp};
 use crate::on_both_engines;
@@ -13,6 +14,8 @@ on_both_engines!(
     workspace_managers_see_and_revoke_what_members_authorized,
     leaving_a_workspace_revokes_ones_grants_on_it,
     the_cli_revokes_consent_and_deletes_apps,
+    a_revocation_through_another_server_is_honoured_at_once,
+    a_revocation_through_another_tessera_process_is_honoured_at_once,
 );
 
 const ACCOUNT: &str = "/settings/account/integrations";
@@ -21,7 +24,7 @@ async fn connected(app: &TestApp, browser: &Browser, client: &Client) -> Value {
     tokens(app, client, &obtain_code(app, browser, client, &[]).await).await
 }
 
-async fn assert_dead(app: &TestApp, client: &Client, t: &Value) {
+pub async fn assert_dead(app: &TestApp, client: &Client, t: &Value) {
     let at = t["access_token"].as_str().expect("at");
     assert_eq!(api_status(app, at).await, 401);
     let info: Value = post_as(app, "/oauth2/introspect", client, &[("token", at)]).await.json().await.expect("json");
@@ -164,4 +167,50 @@ async fn the_cli_revokes_consent_and_deletes_apps(engine: Engine) {
         let error: Value = serde_json::from_slice(&out.stderr).expect("JSON error");
         assert!(error["error"].as_str().expect("message").contains("not found"), "{args:?}");
     }
+}
+
+/// Two servers, one database: tokens obtained through A, revoked through B, are refused by A on
+/// the very next request, because no server caches what the database says.
+async fn a_revocation_through_another_server_is_honoured_at_once(engine: Engine) {
+    let a = TestApp::spawn(engine).await;
+    let b = a.spawn_beside().await;
+    revocations_through_b_are_honoured_by_a(&a, &b).await;
+}
+
+/// The same with B a separate `tessera serve` process.
+async fn a_revocation_through_another_tessera_process_is_honoured_at_once(engine: Engine) {
+    let a = TestApp::spawn(engine).await;
+    let b = a.spawn_process_beside().await;
+    revocations_through_b_are_honoured_by_a(&a, &b).await;
+}
+
+async fn revocations_through_b_are_honoured_by_a(a: &TestApp, b: &TestApp) {
+    let browser = a.signed_in_user("user@example.com").await;
+    let client = register(a, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
+    // The same browser on B: its session lives in the database, so B knows it too.
+    let on_b = browser.on(&b.base);
+
+    // Revoked in B's console.
+    let t = connected(a, &browser, &client).await;
+    let at = t["access_token"].as_str().expect("at");
+    assert_eq!(api_status(a, at).await, 200);
+    assert_eq!(api_status(b, at).await, 200);
+    let confirm = format!("{ACCOUNT}/authorized/{}/revoke", client.id);
+    assert_eq!(on_b.submit(&confirm, &confirm, &[]).await.status(), 303);
+    assert_dead(a, &client, &t).await;
+
+    // Revoked by the partner at B's /oauth2/revoke.
+    let t = connected(a, &browser, &client).await;
+    assert_eq!(api_status(a, t["access_token"].as_str().expect("at")).await, 200);
+    let r = post_as(b, "/oauth2/revoke", &client, &[("token", t["refresh_token"].as_str().expect("rt"))]).await;
+    assert_eq!(r.status(), 200);
+    assert_dead(a, &client, &t).await;
+
+    // The workspace deleted in B's console.
+    let ws = new_workspace(&on_b, "Ephemeral").await;
+    let t = connect_on(a, &browser, &client, &ws).await;
+    assert_eq!(api_status(a, t["access_token"].as_str().expect("at")).await, 200);
+    let delete = format!("/workspaces/{ws}/delete");
+    assert_eq!(on_b.submit(&delete, &delete, &[]).await.status(), 303);
+    assert_dead(a, &client, &t).await;
 }

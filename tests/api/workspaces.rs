@@ -1,7 +1,10 @@
 //! Workspaces, roles and members through the console.
 
+use crate::audit::{connect_on, read_log, with_action, ACCOUNT_LOG};
+use crate::helpers::oauth::*;
 use crate::helpers::{hidden_value, location, stdout_json, Browser, Engine, TestApp};
 use crate::on_both_engines;
+use crate::revocation::assert_dead;
 
 on_both_engines!(
     a_user_creates_renames_and_lists_workspaces,
@@ -9,6 +12,8 @@ on_both_engines!(
     outsiders_see_nothing_of_a_workspace,
     the_last_owner_can_neither_leave_nor_be_removed,
     xss_in_a_workspace_name_is_shown_as_text,
+    an_owner_deletes_a_workspace_and_every_token_on_it_dies,
+    only_owners_delete_a_workspace_and_never_a_personal_one,
 );
 
 async fn workspace_id_from(response: &reqwest::Response) -> String {
@@ -159,4 +164,115 @@ async fn xss_in_a_workspace_name_is_shown_as_text(engine: Engine) {
         assert!(!html.contains(payload), "{page} must escape the name");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{page}");
     }
+}
+
+/// The first workspace on the home page: the personal one.
+async fn personal_workspace(browser: &Browser) -> String {
+    let home = browser.get_html("/").await;
+    let start = home.find("href=\"/workspaces/").expect("a workspace") + "href=\"/workspaces/".len();
+    home[start..start + home[start..].find('"').expect("end")].to_owned()
+}
+
+async fn an_owner_deletes_a_workspace_and_every_token_on_it_dies(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let owner = app.signed_in_user("owner@example.com").await;
+    let admin = app.signed_in_user("admin@example.com").await;
+    app.signed_in_user("member@example.com").await;
+    let ws = create_workspace(&owner, "Doomed").await;
+    for (email, role) in [("admin@example.com", "admin"), ("member@example.com", "member")] {
+        stdout_json(&app.cli(&["admin", "add-member", "--workspace", &ws, "--email", email, "--role", role]));
+    }
+    let client = register(&app, "owner@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let on_doomed = connect_on(&app, &admin, &client, &ws).await;
+    let personal = personal_workspace(&owner).await;
+    let elsewhere = connect_on(&app, &owner, &client, &personal).await;
+    // An app the workspace owns, authorized on another workspace: it goes with the workspace.
+    let created =
+        crate::apps::create_app(&owner, &format!("/workspaces/{ws}/integrations"), &crate::apps::valid_fields())
+            .await
+            .text()
+            .await
+            .expect("body");
+    let id_at = created.find("id=\"client-id\">").expect("id") + "id=\"client-id\">".len();
+    let secret_at = created.find("id=\"client-secret\">").expect("secret") + "id=\"client-secret\">".len();
+    let ws_client = Client {
+        id: created[id_at..id_at + created[id_at..].find('<').expect("end")].trim().to_owned(),
+        secret: Some(created[secret_at..secret_at + created[secret_at..].find('<').expect("end")].trim().to_owned()),
+    };
+    let to_ws_app = connect_on(&app, &owner, &ws_client, &personal).await;
+
+    let settings = format!("/workspaces/{ws}");
+    let confirm = format!("/workspaces/{ws}/delete");
+    assert!(owner.get_html(&settings).await.contains(&format!("href=\"{confirm}\"")));
+    let page = owner.get_html(&confirm).await;
+    assert!(page.contains("Delete Doomed?"));
+    assert!(page.contains("3 members lose access"), "{page}");
+    assert!(page.contains("its 1 OAuth app is deleted"), "{page}");
+    assert!(page.contains("2 authorizations end,"), "{page}");
+
+    // Without the form's CSRF token nothing happens.
+    assert_eq!(owner.post_raw(&confirm, &[]).await.status(), 403);
+    assert_eq!(owner.get(&settings).await.status(), 200);
+
+    let r = owner.submit(&confirm, &confirm, &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    assert_eq!(owner.get(&settings).await.status(), 404);
+    assert_eq!(admin.get(&settings).await.status(), 404);
+    assert!(!owner.get_html("/").await.contains("Doomed"));
+
+    // Every token issued on it, or to its app, is dead at once; others live on.
+    assert_dead(&app, &client, &on_doomed).await;
+    assert_eq!(api_status(&app, to_ws_app["access_token"].as_str().expect("at")).await, 401);
+    let r = refresh(&app, &ws_client, to_ws_app["refresh_token"].as_str().expect("rt"), None).await;
+    assert_eq!(r.status(), 401, "the app itself is gone: invalid_client");
+    assert_eq!(api_status(&app, elsewhere["access_token"].as_str().expect("at")).await, 200);
+
+    // The deletion is in the log of the owner who did it, and of the members who lost it.
+    for browser in [&owner, &admin] {
+        let log = read_log(browser, ACCOUNT_LOG).await;
+        let deleted = with_action(&log, "workspace.deleted");
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(deleted[0].actor, "owner@example.com");
+        assert!(
+            deleted[0].details.contains(&format!(
+                "Deleted the workspace “Doomed” ({ws}); 3 members lost access and 2 authorizations ended"
+            )),
+            "{deleted:?}"
+        );
+    }
+}
+
+async fn only_owners_delete_a_workspace_and_never_a_personal_one(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let owner = app.signed_in_user("owner@example.com").await;
+    let admin = app.signed_in_user("admin@example.com").await;
+    let member = app.signed_in_user("member@example.com").await;
+    let outsider = app.signed_in_user("outsider@example.com").await;
+    let ws = create_workspace(&owner, "Kept").await;
+    for (email, role) in [("admin@example.com", "admin"), ("member@example.com", "member")] {
+        stdout_json(&app.cli(&["admin", "add-member", "--workspace", &ws, "--email", email, "--role", role]));
+    }
+    let settings = format!("/workspaces/{ws}");
+    let confirm = format!("/workspaces/{ws}/delete");
+    for (browser, status) in [(&admin, 403), (&member, 403), (&outsider, 404)] {
+        assert!(!browser.get(&settings).await.text().await.expect("body").contains(&confirm));
+        assert_eq!(browser.get(&confirm).await.status(), status);
+        let csrf = hidden_value(&browser.get_html("/").await, "csrf_token").expect("csrf");
+        assert_eq!(browser.post_raw(&confirm, &[("csrf_token", &csrf)]).await.status(), status);
+    }
+    assert_eq!(owner.get(&settings).await.status(), 200, "still there");
+    assert_eq!(admin.get(&settings).await.status(), 200);
+
+    // Nobody deletes their personal workspace, not even its owner.
+    let personal = personal_workspace(&owner).await;
+    let personal_confirm = format!("/workspaces/{personal}/delete");
+    assert!(!owner.get_html(&format!("/workspaces/{personal}")).await.contains(&personal_confirm));
+    let r = owner.get(&personal_confirm).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.expect("body").contains("a personal workspace cannot be deleted"));
+    let csrf = hidden_value(&owner.get_html("/").await, "csrf_token").expect("csrf");
+    assert_eq!(owner.post_raw(&personal_confirm, &[("csrf_token", &csrf)]).await.status(), 403);
+    assert_eq!(owner.get(&format!("/workspaces/{personal}")).await.status(), 200);
+    assert_eq!(owner.get("/workspaces/ws_missing/delete").await.status(), 404);
 }

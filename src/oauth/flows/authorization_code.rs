@@ -3,6 +3,7 @@
 use crate::apps::App;
 use crate::config::OAuthSettings;
 use crate::credentials::{PresentedSecret, SecretKind};
+use crate::grants::{revoke_replayed, Replay};
 use crate::http::form::FormData;
 use crate::store::{self, Store, StoreError};
 
@@ -32,7 +33,7 @@ pub async fn exchange(
     }
     if row.issued.spent_at.is_some() {
         // RFC 6749 §4.1.2: a second use revokes everything issued from the first.
-        store::grants::revoke(db.writer(), &row.issued.grant_id, now).await?;
+        revoke_replayed(db, &row.issued.grant_id, Replay::AuthorizationCode, now).await?;
         return Err(OAuthError::InvalidGrant("the code was already used; its tokens are revoked"));
     }
     if row.issued.grant_revoked_at.is_some() {
@@ -65,7 +66,7 @@ pub async fn exchange(
     if !store::tokens::claim_code(&mut *tx, code_hash.as_str(), now).await? {
         // Another request used the code between our read and now: that is a second use too.
         drop(tx);
-        store::grants::revoke(db.writer(), &row.issued.grant_id, now).await?;
+        revoke_replayed(db, &row.issued.grant_id, Replay::AuthorizationCode, now).await?;
         return Err(OAuthError::InvalidGrant("the code was already used; its tokens are revoked"));
     }
     let response = issue(&mut tx, settings, &row.issued.grant_id, &row.issued.scopes, &row.issued.scopes, now).await?;

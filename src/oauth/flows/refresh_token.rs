@@ -35,7 +35,7 @@ pub async fn refresh(
     }
     if row.spent_at.is_some() {
         // A rotated token presented again: it may have leaked, so the whole grant goes.
-        store::grants::revoke(db.writer(), &row.grant_id, now).await?;
+        crate::grants::revoke_replayed(db, &row.grant_id, crate::grants::Replay::RefreshToken, now).await?;
         return Err(OAuthError::InvalidGrant("the refresh token was already used; the authorization is revoked"));
     }
     if row.expires_at <= now {

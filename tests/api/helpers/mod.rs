@@ -110,6 +110,17 @@ impl TestDatabase {
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
+
+    /// The same database for a second server: it does not drop the PostgreSQL database (the
+    /// original does), so the original must outlive it.
+    pub fn alias(&self) -> TestDatabase {
+        TestDatabase {
+            url: self.url.clone(),
+            engine: self.engine,
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg_name: None,
+        }
+    }
 }
 
 impl Drop for TestDatabase {
@@ -136,6 +147,17 @@ pub struct TestApp {
     pub settings: Settings,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    process: Option<ServerProcess>,
+}
+
+/// A `tessera serve` child process, killed when dropped.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl TestApp {
@@ -169,7 +191,49 @@ impl TestApp {
                 eprintln!("test server stopped with an error: {e:#}");
             }
         });
-        TestApp { base, db, settings, shutdown: Some(tx), server: Some(server) }
+        TestApp { base, db, settings, shutdown: Some(tx), server: Some(server), process: None }
+    }
+
+    /// A second server in this test process on the same database, with its own connection
+    /// pools and state: nothing is shared with `self` but the database. Drop it before `self`.
+    pub async fn spawn_beside(&self) -> TestApp {
+        Self::spawn_on(self.db.alias(), &[]).await
+    }
+
+    /// A second server as a separate `tessera serve` process on the same database. Drop it
+    /// before `self`.
+    pub async fn spawn_process_beside(&self) -> TestApp {
+        // Find a free port; the tiny window before the child binds it is acceptable in tests.
+        let address = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+        let base = format!("http://{address}");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["serve", "--listen", &address.to_string()])
+            .env("TESSERA_DATABASE_URL", &self.db.url)
+            .env("TESSERA_ISSUER_URL", &base)
+            .env("TESSERA_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start tessera serve");
+        let process = ServerProcess(child);
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "tessera serve did not become ready on {address}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let overrides = Overrides {
+            database_url: Some(self.db.url.clone()),
+            listen: Some(address.to_string()),
+            ..Overrides::default()
+        };
+        let vars: HashMap<String, String> = HashMap::from([("TESSERA_ISSUER_URL".to_owned(), base.clone())]);
+        let settings = Settings::load_with(&overrides, |k| vars.get(k).cloned()).expect("settings");
+        TestApp { base, db: self.db.alias(), settings, shutdown: None, server: None, process: Some(process) }
     }
 
     /// Stops the server and waits for it, keeping the database for a restart.
@@ -180,7 +244,8 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        let TestApp { db, .. } = self;
+        let TestApp { db, process, .. } = self;
+        drop(process);
         db
     }
 
@@ -226,6 +291,11 @@ impl Browser {
     pub fn new(base: &str) -> Browser {
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
         Browser { client, base: base.to_owned() }
+    }
+
+    /// The same browser (one cookie jar: cookies are not per port) pointed at another server.
+    pub fn on(&self, base: &str) -> Browser {
+        Browser { client: self.client.clone(), base: base.to_owned() }
     }
 
     fn url(&self, path: &str) -> String {
