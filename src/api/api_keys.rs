@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::apps::ScopeSet;
+use crate::audit::{self, ApiKeyInfo, AuditActor};
 use crate::credentials::{new_id, IssuedSecret, SecretKind};
 use crate::oauth::bearer::Bearer;
 use crate::store;
@@ -116,6 +117,8 @@ pub async fn create(
     };
     let mut tx = state.store.begin().await?;
     store::api_keys::insert(&mut *tx, &row).await?;
+    let info = ApiKeyInfo { key_id: row.id.clone(), key_name: row.name.clone(), client_id: bearer.client_id.clone() };
+    audit::api_key_minted(&mut tx, &actor(&bearer), &bearer.workspace_id, Some(&bearer.user_id), info, now).await?;
     let shown = to_json(&row);
     let created = CreatedApiKey {
         id: shown.id,
@@ -159,9 +162,31 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let db = &state.store;
-    store::api_keys::get_visible(db.reader(), &bearer.workspace_id, &id, bearer.client_id.as_deref())
+    let key = store::api_keys::get_visible(db.reader(), &bearer.workspace_id, &id, bearer.client_id.as_deref())
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
-    store::api_keys::revoke(db.writer(), &bearer.workspace_id, &id, crate::time::now()).await?;
+    let now = crate::time::now();
+    let mut tx = db.begin().await?;
+    if store::api_keys::revoke(&mut *tx, &bearer.workspace_id, &id, now).await? {
+        let info = ApiKeyInfo { key_id: key.id, key_name: key.name, client_id: bearer.client_id.clone() };
+        audit::api_key_revoked(
+            &mut tx,
+            &actor(&bearer),
+            &bearer.workspace_id,
+            key.grant_id.as_ref().map(|_| key.created_by_user_id.as_str()),
+            info,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who acts through a bearer credential: the partner app, or (a console key) the system.
+fn actor(bearer: &Bearer) -> AuditActor {
+    match &bearer.client_id {
+        Some(client_id) => AuditActor::Application(client_id.clone()),
+        None => AuditActor::System,
+    }
 }

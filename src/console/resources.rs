@@ -13,6 +13,7 @@ use crate::accounts::{Actor, Role};
 use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::apps::{Scope, ScopeSet};
+use crate::audit::{self, ApiKeyInfo, AuditActor};
 use crate::credentials::{new_id, IssuedSecret, SecretKind};
 use crate::store::api_keys::ApiKeyRow;
 use crate::store::caches::{CacheRow, RuleRow};
@@ -302,7 +303,12 @@ pub async fn create_key(
         last_used_at: None,
         revoked_at: None,
     };
-    store::api_keys::insert(state.store.writer(), &row).await?;
+    let now = row.created_at;
+    let mut tx = state.store.begin().await?;
+    store::api_keys::insert(&mut *tx, &row).await?;
+    let info = ApiKeyInfo { key_id: row.id.clone(), key_name: row.name.clone(), client_id: None };
+    audit::api_key_minted(&mut tx, &AuditActor::User(user.email.clone()), &id, Some(&user.id), info, now).await?;
+    tx.commit().await.map_err(store::StoreError::from)?;
     render_page(&state, user, csrf, &id, None, Some(secret.into_exposed()), StatusCode::OK).await
 }
 
@@ -313,8 +319,13 @@ pub async fn revoke_key(
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
     manager(&state, &user.id, &id).await?;
-    if !store::api_keys::revoke(state.store.writer(), &id, &key_id, crate::time::now()).await? {
-        return Err(PageError::NotFound);
+    let key = store::api_keys::get(state.store.reader(), &id, &key_id).await?.ok_or(PageError::NotFound)?;
+    let now = crate::time::now();
+    let mut tx = state.store.begin().await?;
+    if store::api_keys::revoke(&mut *tx, &id, &key_id, now).await? {
+        let info = ApiKeyInfo { key_id: key.id, key_name: key.name, client_id: None };
+        audit::api_key_revoked(&mut tx, &AuditActor::User(user.email.clone()), &id, Some(&user.id), info, now).await?;
     }
+    tx.commit().await.map_err(store::StoreError::from)?;
     Ok(back(&id))
 }

@@ -135,3 +135,17 @@ pub async fn revoke<'c>(
             .await?;
     Ok(done.rows_affected() == 1)
 }
+
+pub async fn get<'c>(
+    db: impl Executor<'c, Database = Any>,
+    workspace_id: &str,
+    id: &str,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_keys k WHERE k.workspace_id = $1 AND k.id = $2 AND k.revoked_at IS NULL"
+    ))
+    .bind(workspace_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}

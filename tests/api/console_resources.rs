@@ -63,6 +63,8 @@ async fn what_a_partner_made_shows_in_the_console_for_every_member(engine: Engin
     assert_eq!(post("/v1/api-keys", json!({"name": "partner key"})).await.expect("POST").status(), 201);
 
     let page = format!("/workspaces/{ws}/resources");
+    let log = owner.get_html(&format!("/workspaces/{ws}/audit")).await;
+    assert!(log.contains("Minted the API key") && log.contains("partner key") && log.contains(&client.id), "{log}");
     for viewer in [&owner, &member] {
         let html = viewer.get_html(&page).await;
         for text in
@@ -146,6 +148,12 @@ async fn owners_manage_resources_and_api_keys_in_the_console(engine: Engine) {
     let key_id = html[at..at + html[at..].find('"').expect("end")].to_owned();
     assert_eq!(owner.submit(&page, &format!("{page}/api-keys/{key_id}/revoke"), &[]).await.status(), 303);
     assert_eq!(http.get(app.url("/v1/databases")).bearer_auth(&key).send().await.expect("GET").status(), 401);
+
+    // Both the minting and the revocation are in the workspace's audit log, never the key.
+    let log = owner.get_html(&format!("/workspaces/{ws}/audit")).await;
+    assert!(log.contains("Minted the API key") && log.contains(&key_id), "minted: {log}");
+    assert!(log.contains("api_key.revoked") || log.contains("Revoked the API key"), "revoked");
+    assert!(!log.contains(&key), "no secret in the log");
 
     let r = owner.submit(&page, &format!("{page}/api-keys"), &[("name", "none")]).await;
     assert_eq!(r.status(), 400, "a key needs a scope");
