@@ -44,6 +44,10 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run the data plane only: claim database work from the shared database and provision it
+    /// on this host (needs TESSERA_PROVISIONER=redis). `serve` does this too when a provisioner
+    /// is configured; run agents on other hosts to spread databases over them.
+    Agent,
     /// Operator commands that print JSON for scripts.
     #[command(subcommand)]
     Admin(Admin),
@@ -145,7 +149,7 @@ struct AddMember {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Serve { .. }));
+    init_logging(matches!(cli.command, Command::Serve { .. } | Command::Agent));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
@@ -168,6 +172,10 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("{e:#}")),
         },
+        Command::Agent => match agent(settings).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("{e:#}")),
+        },
         Command::Migrate => match migrate(&settings).await {
             Ok(()) => {
                 println!("{}", json!({"migrated": true}));
@@ -183,6 +191,17 @@ async fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(&e),
         },
     }
+}
+
+async fn agent(settings: Settings) -> anyhow::Result<()> {
+    let store = crate::app::open_store(&settings).await?;
+    let Some(task) = crate::dataplane::spawn(store.clone(), settings.data_plane.clone()) else {
+        anyhow::bail!("tessera agent needs a provisioner: set TESSERA_PROVISIONER=redis");
+    };
+    crate::app::shutdown_signal().await;
+    task.abort();
+    store.close().await;
+    Ok(())
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {

@@ -70,7 +70,19 @@ async fn render_page(
     let databases: Vec<Value> = store::databases::list(db, id, &ALL)
         .await?
         .iter()
-        .map(|d| context! { id => d.id, name => d.name, region => d.region, state => d.state, endpoint => d.endpoint, port => d.port, tls => d.tls == 1, created_at => d.created_at })
+        .map(|d| {
+            let active = d.state == "active";
+            // The password is shown to owners and admins only, inside the ready-to-copy command.
+            let command = match (active && can_manage, &d.endpoint, d.port) {
+                (true, Some(host), Some(port)) => Some(format!("redis-cli -h {host} -p {port} -a {} --no-auth-warning", d.password)),
+                _ => None,
+            };
+            context! {
+                id => d.id, name => d.name, region => d.region, state => d.state, tls => d.tls == 1, created_at => d.created_at,
+                endpoint => d.endpoint.clone().filter(|_| active), port => d.port.filter(|_| active),
+                reason => d.failure_reason, command,
+            }
+        })
         .collect();
     let keys: Vec<Value> = store::api_keys::for_workspace(db, id)
         .await?
@@ -85,6 +97,7 @@ async fn render_page(
             user, csrf, error, new_key, can_manage, caches => cache_views, databases, keys, scopes,
             workspace => context! { id => view.workspace.id, name => view.workspace.name },
             regions => state.settings.resources.regions,
+            data_plane => state.settings.data_plane.provisioner != crate::config::Provisioner::None,
             database_types => crate::api::caches::DATABASE_TYPES,
         },
     )?;

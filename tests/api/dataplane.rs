@@ -12,6 +12,8 @@ use crate::on_both_engines;
 on_both_engines!(
     a_database_becomes_a_private_redis_that_survives_a_crash_and_goes_away_when_deleted,
     failures_end_in_failed_with_a_reason,
+    a_restarted_agent_adopts_its_servers,
+    two_agents_provision_each_database_exactly_once,
 );
 
 /// A port range of `size` ports that nothing else in this test run uses.
@@ -131,6 +133,15 @@ async fn a_database_becomes_a_private_redis_that_survives_a_crash_and_goes_away_
     let missing: Option<String> = redis::cmd("GET").arg("greeting").query_async(&mut other).await.expect("GET");
     assert_eq!(missing, None, "databases do not see each other's keys");
 
+    // The console shows the state, endpoint, port and a ready-to-copy redis-cli command.
+    let owner = crate::helpers::Browser::new(&app.base);
+    owner.log_in("user@example.com", crate::helpers::PASSWORD).await;
+    let ws = a["workspace_id"].as_str().expect("ws");
+    let page = owner.get_html(&format!("/workspaces/{ws}/resources")).await;
+    assert!(page.contains(&format!("redis-cli -h {endpoint} -p {port} -a {password}")), "{page}");
+    assert!(page.contains(">active<"));
+    assert!(!page.contains("No data plane is configured"));
+
     // Kill the server: the agent brings it back, with its data.
     tokio::time::sleep(Duration::from_millis(1200)).await; // appendfsync everysec
     let id = a["id"].as_str().expect("id");
@@ -235,4 +246,111 @@ fn bad_data_plane_settings_stop_start_up() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+async fn a_restarted_agent_adopts_its_servers(engine: Engine) {
+    let ports = port_range(3);
+    let (app, _client, token, data_dir) = with_data_plane(engine, ports, &[("TESSERA_AGENT_ID", "steady-host")]).await;
+    let db: Value = call(&app, &token, "POST", "/v1/databases", Some(json!({"name": "kept", "region": "us-east-1"})))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = db["id"].as_str().expect("id").to_owned();
+    let db = wait_for_state(&app, &token, &id, "active").await;
+    let (endpoint, port, password) = (
+        db["endpoint"].as_str().expect("e").to_owned(),
+        db["port"].as_u64().expect("p") as u16,
+        db["password"].as_str().expect("pw").to_owned(),
+    );
+    let mut conn = redis_connection(&endpoint, port, &password).await.expect("connect");
+    let _: () = redis::cmd("SET").arg("k").arg("v").query_async(&mut conn).await.expect("SET");
+
+    // The agent (here: tessera serve) stops; its database keeps serving.
+    let settings_env = [
+        ("TESSERA_PROVISIONER", "redis".to_owned()),
+        ("TESSERA_REDIS_PORTS", format!("{}-{}", ports.0, ports.1)),
+        ("TESSERA_REDIS_DATA_DIR", data_dir.display().to_string()),
+        ("TESSERA_AGENT_ID", "steady-host".to_owned()),
+    ];
+    let database = app.stop().await;
+    let v: String = redis::cmd("GET").arg("k").query_async(&mut conn).await.expect("still serving");
+    assert_eq!(v, "v");
+
+    // A new agent under the same id adopts it, and restarts it when it dies.
+    let env: Vec<(&str, &str)> = settings_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_on(database, &env).await;
+    let pid = std::fs::read_to_string(data_dir.join(&id).join("redis.pid")).expect("pid");
+    assert!(std::process::Command::new("kill").arg("-9").arg(pid.trim()).status().expect("kill").success());
+    let mut back = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(mut c) = redis_connection(&endpoint, port, &password).await {
+            if redis::cmd("PING").query_async::<String>(&mut c).await.is_ok() {
+                back = true;
+                break;
+            }
+        }
+    }
+    assert!(back, "the adopted server was restarted by the new agent");
+    assert_eq!(call(&app, &token, "DELETE", &format!("/v1/databases/{id}"), None).await.status(), 204);
+    wait_for_state(&app, &token, &id, "gone").await;
+}
+
+async fn two_agents_provision_each_database_exactly_once(engine: Engine) {
+    let ports_a = port_range(8);
+    let (app, _client, token, dir_a) = with_data_plane(engine, ports_a, &[("TESSERA_AGENT_ID", "host-a")]).await;
+    // A second agent: the real `tessera agent` command on the same database, with its own ports and directory.
+    let ports_b = loop {
+        let r = port_range(8);
+        if r.1 < ports_a.0 || r.0 > ports_a.1 {
+            break r;
+        }
+    };
+    let dir_b = app.db.dir().join("redis-b");
+    let mut agent_b = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("agent")
+        .env("TESSERA_DATABASE_URL", &app.db.url)
+        .env("TESSERA_PROVISIONER", "redis")
+        .env("TESSERA_REDIS_PORTS", format!("{}-{}", ports_b.0, ports_b.1))
+        .env("TESSERA_REDIS_DATA_DIR", &dir_b)
+        .env("TESSERA_AGENT_ID", "host-b")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tessera agent");
+
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let db: Value = call(
+            &app,
+            &token,
+            "POST",
+            "/v1/databases",
+            Some(json!({"name": format!("shared-{i}"), "region": "us-east-1"})),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+        ids.push(db["id"].as_str().expect("id").to_owned());
+    }
+    let mut on_a = 0;
+    for id in &ids {
+        let db = wait_for_state(&app, &token, id, "active").await;
+        let port = db["port"].as_u64().expect("port") as u16;
+        let (in_a, in_b) = (dir_a.join(id).exists(), dir_b.join(id).exists());
+        assert!(in_a ^ in_b, "{id} was provisioned by exactly one agent (a: {in_a}, b: {in_b})");
+        let range = if in_a { ports_a } else { ports_b };
+        assert!((range.0..=range.1).contains(&port), "{id} runs on its agent's port range");
+        on_a += usize::from(in_a);
+    }
+    eprintln!("agent a provisioned {on_a} of {}, agent b the rest", ids.len());
+    for id in &ids {
+        call(&app, &token, "DELETE", &format!("/v1/databases/{id}"), None).await;
+    }
+    for id in &ids {
+        wait_for_state(&app, &token, id, "gone").await;
+    }
+    let _ = agent_b.kill();
+    let _ = agent_b.wait();
 }
