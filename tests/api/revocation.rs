@@ -24,9 +24,34 @@ async fn connected(app: &TestApp, browser: &Browser, client: &Client) -> Value {
     tokens(app, client, &obtain_code(app, browser, client, &[]).await).await
 }
 
+/// Connects, then also mints an API key with the token and obtains a second, unused code for the
+/// same user, app and workspace: every kind of credential a revocation must kill.
+async fn connected_with_every_credential(app: &TestApp, browser: &Browser, client: &Client) -> Value {
+    let mut t = connected(app, browser, client).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(t["access_token"].as_str().expect("at"))
+        .json(&serde_json::json!({"name": "revocation test"}))
+        .send()
+        .await
+        .expect("mint");
+    assert_eq!(r.status(), 201);
+    let key: Value = r.json().await.expect("json");
+    t["api_key"] = key["api_key"].clone();
+    assert_eq!(api_status(app, t["api_key"].as_str().expect("key")).await, 200);
+    t["pending_code"] = Value::from(obtain_code(app, browser, client, &[]).await);
+    t
+}
+
 pub async fn assert_dead(app: &TestApp, client: &Client, t: &Value) {
     let at = t["access_token"].as_str().expect("at");
     assert_eq!(api_status(app, at).await, 401);
+    if let Some(key) = t["api_key"].as_str() {
+        assert_eq!(api_status(app, key).await, 401, "the API key dies with the grant");
+    }
+    if let Some(code) = t["pending_code"].as_str() {
+        assert_eq!(error_of(exchange(app, client, code).await).await, "invalid_grant", "an unused code dies too");
+    }
     let info: Value = post_as(app, "/oauth2/introspect", client, &[("token", at)]).await.json().await.expect("json");
     assert_eq!(info["active"], false);
     let r = refresh(app, client, t["refresh_token"].as_str().expect("rt"), None).await;
@@ -38,7 +63,7 @@ async fn authorized_apps_are_listed_and_revoking_one_kills_its_tokens_only(engin
     let browser = app.signed_in_user("user@example.com").await;
     let first = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
     let second = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
-    let t1 = connected(&app, &browser, &first).await;
+    let t1 = connected_with_every_credential(&app, &browser, &first).await;
     let t1b = connected(&app, &browser, &first).await;
     let t2 = connected(&app, &browser, &second).await;
 
@@ -62,8 +87,8 @@ async fn revoke_all_kills_every_apps_tokens(engine: Engine) {
     let browser = app.signed_in_user("user@example.com").await;
     let first = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
     let second = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, true);
-    let t1 = connected(&app, &browser, &first).await;
-    let t2 = connected(&app, &browser, &second).await;
+    let t1 = connected_with_every_credential(&app, &browser, &first).await;
+    let t2 = connected_with_every_credential(&app, &browser, &second).await;
     let confirm = format!("{ACCOUNT}/authorized/revoke-all");
     assert_eq!(browser.submit(&confirm, &confirm, &[]).await.status(), 303);
     assert_dead(&app, &first, &t1).await;
@@ -146,16 +171,17 @@ async fn the_cli_revokes_consent_and_deletes_apps(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let browser = app.signed_in_user("user@example.com").await;
     let client = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
-    let t = connected(&app, &browser, &client).await;
+    let t = connected_with_every_credential(&app, &browser, &client).await;
     let out =
         stdout_json(&app.cli(&["admin", "revoke-consent", "--email", "user@example.com", "--client-id", &client.id]));
-    assert_eq!(out["grants_revoked"], 1);
+    assert_eq!(out["grants_revoked"], 2, "the connection and the unused code's consent");
     assert_dead(&app, &client, &t).await;
 
-    let t = connected(&app, &browser, &client).await;
+    let t = connected_with_every_credential(&app, &browser, &client).await;
     let out = stdout_json(&app.cli(&["admin", "delete-app", "--client-id", &client.id]));
     assert_eq!(out["deleted"], client.id.as_str());
     assert_eq!(api_status(&app, t["access_token"].as_str().expect("at")).await, 401);
+    assert_eq!(api_status(&app, t["api_key"].as_str().expect("key")).await, 401, "a deleted app's API keys die");
 
     for args in [
         vec!["admin", "delete-app", "--client-id", "app_missing"],
