@@ -104,6 +104,10 @@ impl IntoResponse for ApiError {
                 vec![],
             ),
             ApiError::Forbidden(kind, why) => (StatusCode::FORBIDDEN, kind, "Forbidden", why, vec![]),
+            ApiError::Internal(e) if crate::store::is_unavailable(&e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                return unavailable();
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "API request failed");
                 (
@@ -129,5 +133,18 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String, erro
     };
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
+}
+
+/// 503 with `Retry-After`, for when the database cannot be reached.
+pub fn unavailable() -> Response {
+    let mut response = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Temporarily unavailable",
+        "Tessera cannot reach its database right now; retry shortly.".to_owned(),
+        vec![],
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(crate::store::RETRY_AFTER_SECONDS));
     response
 }

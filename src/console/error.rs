@@ -74,6 +74,14 @@ impl IntoResponse for PageError {
                 "Too many attempts",
                 format!("Too many failed attempts. Try again in {} minutes.", (retry_after + 59) / 60),
             ),
+            PageError::Internal(e) if crate::store::is_unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Tessera cannot reach its database right now. Try again in a few seconds.".to_owned(),
+                )
+            }
             PageError::Internal(e) => {
                 tracing::error!(error = %e, "internal error while rendering a page");
                 (
@@ -89,6 +97,11 @@ impl IntoResponse for PageError {
             if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(crate::store::RETRY_AFTER_SECONDS));
         }
         response
     }

@@ -77,6 +77,10 @@ impl IntoResponse for BearerError {
                 "Insufficient scope",
                 format!("This request needs the {scope} scope."),
             ),
+            BearerError::Internal(e) if crate::store::is_unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                return crate::api::problem::unavailable();
+            }
             BearerError::Internal(e) => {
                 tracing::error!(error = %e, "bearer authentication failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, String::new(), "Internal error", "Try again shortly.".to_owned())

@@ -71,17 +71,29 @@ impl IntoResponse for OAuthError {
         let status = match &self {
             // RFC 6749 §5.2: 401 with WWW-Authenticate for a failed client authentication.
             OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthError::Internal(e) if crate::store::is_unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             OAuthError::Internal(e) => {
                 tracing::error!(error = %e, "token endpoint failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             _ => StatusCode::BAD_REQUEST,
         };
-        let body = json!({ "error": self.code(), "error_description": self.description() });
+        let (code, description) = if status == StatusCode::SERVICE_UNAVAILABLE {
+            ("temporarily_unavailable", "the server cannot reach its database; retry shortly".to_owned())
+        } else {
+            (self.code(), self.description())
+        };
+        let body = json!({ "error": code, "error_description": description });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(crate::store::RETRY_AFTER_SECONDS));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tessera\""));
         }

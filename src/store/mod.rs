@@ -95,7 +95,7 @@ impl Store {
             let options = AnyConnectOptions::from_str(database_url)?;
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(Duration::from_secs(3))
                 .connect_with(options)
                 .await?;
             Ok(Store { reader: pool.clone(), writer: pool, engine: Engine::Postgres })
@@ -166,3 +166,36 @@ pub struct Page {
     pub after_id: String,
     pub limit: i64,
 }
+
+/// Whether an error means the database cannot be reached or written right now (PostgreSQL down,
+/// SQLite busy, read-only or full), so the request should fail fast with 503 and `Retry-After`
+/// rather than 500: the condition is the operator's to fix and clients should retry.
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    let sqlx_error = error
+        .downcast_ref::<StoreError>()
+        .and_then(|e| match e {
+            StoreError::Database(e) => Some(e),
+            StoreError::Migration(_) => None,
+        })
+        .or_else(|| error.downcast_ref::<sqlx::Error>());
+    match sqlx_error {
+        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+        Some(sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed) => true,
+        Some(sqlx::Error::Database(db)) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            // PostgreSQL: connection exceptions (08xxx), shutdown or no connections allowed
+            // (57P0x, 55000 at connect), a missing database (3D000), read-only (25006).
+            // SQLite: BUSY (5), IOERR (10), FULL (13), CANTOPEN (14), READONLY (8), extended too.
+            let sqlite_primary = code.parse::<i32>().ok().map(|c| c & 0xff);
+            code.starts_with("08")
+                || code.starts_with("57P0")
+                || code == "55000"
+                || code == "3D000"
+                || code == "25006"
+                || matches!(sqlite_primary, Some(5 | 8 | 10 | 13 | 14))
+        }
+        _ => false,
+    }
+}
+
+pub const RETRY_AFTER_SECONDS: &str = "5";

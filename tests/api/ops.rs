@@ -76,3 +76,57 @@ fn help_describes_every_command() {
         assert!(text.contains("Usage: tessera"), "{args:?}: {text}");
     }
 }
+
+/// PostgreSQL refusing connections (as when it is down): requests fail fast with 503 and
+/// `Retry-After`, `/readyz` says not ready, and Tessera recovers by itself when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_answers_503_with_retry_after_and_tessera_recovers() {
+    use crate::helpers::oauth::{obtain_code, register, tokens, ALL_SCOPES, REDIRECT};
+    use sqlx::{Connection, Executor};
+    if !crate::helpers::postgres_available().await {
+        return;
+    }
+    let app = TestApp::spawn(Engine::Postgres).await;
+    let browser = app.signed_in_user("user@example.com").await;
+    let client = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let t = tokens(&app, &client, &obtain_code(&app, &browser, &client, &[]).await).await;
+    let token = t["access_token"].as_str().expect("at").to_owned();
+    let name = url::Url::parse(&app.db.url).expect("url").path().trim_start_matches('/').to_owned();
+    let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url()).await.expect("admin");
+    let http = reqwest::Client::new();
+
+    admin.execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false").as_str()).await.expect("refuse");
+    admin
+        .execute(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'").as_str())
+        .await
+        .expect("terminate");
+    let started = std::time::Instant::now();
+    let ready = http.get(app.url("/readyz")).send().await.expect("GET");
+    assert_eq!(ready.status(), 503);
+    let api = http.get(app.url("/v1/workspace")).bearer_auth(&token).send().await.expect("GET");
+    assert_eq!(api.status(), 503);
+    assert_eq!(api.headers()["retry-after"], "5");
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+    let refresh = crate::helpers::oauth::refresh(&app, &client, t["refresh_token"].as_str().expect("rt"), None).await;
+    assert_eq!(refresh.status(), 503);
+    assert!(refresh.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refresh.json().await.expect("json");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let page = browser.get("/").await;
+    assert_eq!(page.status(), 503);
+    assert!(page.text().await.expect("body").contains("Temporarily unavailable"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "failed fast: {:?}", started.elapsed());
+
+    admin.execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true").as_str()).await.expect("allow");
+    let mut recovered = false;
+    for _ in 0..50 {
+        if http.get(app.url("/v1/workspace")).bearer_auth(&token).send().await.expect("GET").status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "Tessera reconnects by itself");
+    assert_eq!(http.get(app.url("/readyz")).send().await.expect("GET").status(), 200);
+    let _ = admin.close().await;
+}
