@@ -375,8 +375,14 @@ async fn token_endpoint_errors_follow_rfc_6749(engine: Engine) {
         }
         assert_eq!(error_of(r).await, error, "{body}");
     }
-    // client_secret_post works as well as basic.
-    let r = post(base(&format!("&client_id={}&client_secret={secret}", client.id)), None).await.expect("POST");
+    // client_secret_post works as well as basic (with a fresh code: this one lives a second).
+    let fresh = obtain_code(&app, &browser, &client, &[]).await;
+    let body = format!(
+        "grant_type=authorization_code&code={fresh}&redirect_uri={}&code_verifier={VERIFIER}&client_id={}&client_secret={secret}",
+        urlenc(REDIRECT),
+        client.id
+    );
+    let r = post(body, None).await.expect("POST");
     assert_eq!(r.status(), 200, "client_secret_post");
     assert_eq!(r.headers()["cache-control"], "no-store");
 

@@ -26,7 +26,7 @@ async fn connect(partner: &str, user: &Browser, decision: &str) -> String {
 }
 
 async fn the_example_partner_connects_refreshes_and_explains_a_denial(engine: Engine) {
-    let app = TestApp::spawn_with(engine, &[("TESSERA_ACCESS_TOKEN_TTL", "1")]).await;
+    let app = TestApp::spawn_with(engine, &[("TESSERA_ACCESS_TOKEN_TTL", "3")]).await;
     let user = app.signed_in_user("user@example.com").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let partner = format!("http://{}", listener.local_addr().expect("addr"));
@@ -43,8 +43,8 @@ async fn the_example_partner_connects_refreshes_and_explains_a_denial(engine: En
     let landing = connect(&partner, &user, "allow").await;
     assert!(landing.contains("Your account has been connected"), "{landing}");
 
-    // The access token expires after a second; the partner refreshes it and stays connected.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The access token expires after three seconds; the partner refreshes it and stays connected.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let page = user.get_html(&partner).await;
     assert!(page.contains("Your account has been connected"), "{page}");
     let r = user

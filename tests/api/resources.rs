@@ -184,11 +184,11 @@ async fn ids_from_another_workspace_answer_404(engine: Engine) {
 }
 
 async fn revoked_expired_and_malformed_credentials_answer_401(engine: Engine) {
-    let p = partner(engine, &[("TESSERA_ACCESS_TOKEN_TTL", "1")]).await;
+    let p = partner(engine, &[("TESSERA_ACCESS_TOKEN_TTL", "3")]).await;
     let t = p.tokens(ALL_SCOPES).await;
     let at = t["access_token"].as_str().expect("at").to_owned();
     p.json(&at, "GET", "/v1/caches", None, 200).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     for token in [at.as_str(), "tes_at_garbage", "", "tes_ak_notakey"] {
         let r = p.call(token, "GET", "/v1/caches", None).await;
         assert_eq!(r.status(), 401, "{token:?}");
@@ -410,7 +410,7 @@ async fn idempotency_keys_replay_the_first_response(engine: Engine) {
 }
 
 async fn api_keys_outlive_their_access_token_and_die_with_the_grant(engine: Engine) {
-    let p = partner(engine, &[("TESSERA_ACCESS_TOKEN_TTL", "1")]).await;
+    let p = partner(engine, &[("TESSERA_ACCESS_TOKEN_TTL", "3")]).await;
     let t = p.tokens("databases:read databases:write").await;
     let at = t["access_token"].as_str().expect("at").to_owned();
     let key = p.json(&at, "POST", "/v1/api-keys", Some(json!({"name": "partner backend"})), 201).await;
@@ -427,7 +427,7 @@ async fn api_keys_outlive_their_access_token_and_die_with_the_grant(engine: Engi
     assert_eq!(r.status(), 403);
     assert_eq!(p.call(&secret, "GET", "/v1/caches", None).await.status(), 403);
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(p.call(&at, "GET", "/v1/databases", None).await.status(), 401, "the access token expired");
     let db =
         p.json(&secret, "POST", "/v1/databases", Some(json!({"name": "via-key", "region": "us-east-1"})), 201).await;
