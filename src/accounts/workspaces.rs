@@ -165,6 +165,8 @@ pub async fn remove_member(
     // Whoever leaves a workspace takes their authorizations on it with them.
     let filter = store::grants::RevokeFilter::Member { workspace_id, user_id };
     let revoked = store::grants::revoke_where(&mut *tx, filter, now).await?;
+    // And the API keys they made for it in the console.
+    store::api_keys::revoke_console_keys_of(&mut *tx, workspace_id, user_id, now).await?;
     let who = audit::actor_of(&mut tx, actor).await?;
     let event = AuditEvent::MemberRemoved {
         email: store::users::by_id(&mut *tx, user_id).await?.map(|u| u.email).unwrap_or_else(|| user_id.to_owned()),
@@ -227,6 +229,13 @@ pub async fn delete(db: &Store, user_id: &str, workspace_id: &str, now: i64) -> 
         store::workspaces::by_id(&mut *tx, workspace_id).await?.ok_or(AccountError::NotFound("workspace"))?;
     let role = store::workspaces::role_of(&mut *tx, workspace_id, user_id).await?;
     may_delete(&workspace, role.as_deref())?;
+    // Deleting the rows would orphan running servers: their agents only act on rows they can see.
+    let running = store::databases::provisioned_count(&mut *tx, workspace_id).await?;
+    if running > 0 {
+        return Err(AccountError::Conflict(format!(
+            "this workspace still has {running} provisioned database(s): delete them under Resources first"
+        )));
+    }
     let members = store::workspaces::members(&mut *tx, workspace_id).await?;
     let authorizations_ended = store::grants::live_count_for_workspace(&mut *tx, workspace_id).await?;
     store::workspaces::delete(&mut *tx, workspace_id).await?;

@@ -98,9 +98,8 @@ pub async fn create(
         }
     }
     check_name(&body.value.name)?;
-    let scopes = store::grants::scopes_of(state.store.reader(), &grant_id)
-        .await?
-        .ok_or(ApiError::Auth(crate::oauth::bearer::BearerError::InvalidToken))?;
+    // The token's scopes, not the grant's: a token narrowed at refresh must not mint a wider key.
+    let scopes = bearer.scopes.to_string();
     let now = crate::time::now();
     let secret = IssuedSecret::generate(SecretKind::ApiKey);
     let row = ApiKeyRow {

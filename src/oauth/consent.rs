@@ -95,6 +95,9 @@ pub async fn decide(
             params.push(("error_description", "the user denied access".into()));
         }
         Decision::Allow { workspace_id } => {
+            // Under the workspace's lock, so a concurrent member removal cannot slip between the
+            // role check and the new grant.
+            store::workspaces::lock(&mut *tx, workspace_id).await?;
             let role = store::workspaces::role_of(&mut *tx, workspace_id, user_id).await?;
             if !role.as_deref().and_then(|r| Role::parse(r).ok()).is_some_and(Role::can_manage) {
                 return Err(ConsentError::WorkspaceNotAllowed);

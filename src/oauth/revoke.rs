@@ -26,7 +26,7 @@ pub async fn revoke(
     let token =
         form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     match form.get("token_type_hint") {
-        None | Some("access_token") | Some("refresh_token") => {}
+        None | Some("access_token") | Some("refresh_token") | Some("api_key") => {}
         Some(_) => return Err(OAuthError::UnsupportedTokenType),
     }
     let now = crate::time::now();
@@ -44,6 +44,9 @@ pub async fn revoke(
                 crate::grants::revoke_by_application(db, &row.grant_id, &client.client_id, now).await?;
             }
         }
+    } else if let Some(key) = PresentedSecret::parse(SecretKind::ApiKey, token) {
+        // A developer API key minted through this client's grants.
+        store::api_keys::revoke_for_client(db.writer(), key.hash().as_str(), &client.client_id, now).await?;
     }
     Ok(no_store(()))
 }

@@ -149,3 +149,42 @@ pub async fn get<'c>(
     .fetch_optional(db)
     .await?)
 }
+
+/// Revokes the console keys a member made on a workspace (they are leaving it); returns how many.
+pub async fn revoke_console_keys_of<'c>(
+    db: impl Executor<'c, Database = Any>,
+    workspace_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1
+          WHERE workspace_id = $2 AND created_by_user_id = $3 AND grant_id IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(workspace_id)
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Revokes a live key minted through `client_id`'s grants (RFC 7009 at /oauth2/revoke).
+pub async fn revoke_for_client<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key_hash: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1
+          WHERE key_hash = $2 AND revoked_at IS NULL
+            AND grant_id IN (SELECT id FROM grants WHERE client_id = $3)",
+    )
+    .bind(now)
+    .bind(key_hash)
+    .bind(client_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

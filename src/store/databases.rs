@@ -237,3 +237,16 @@ pub async fn delete<'c>(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Databases of a workspace that an agent has touched (so a server may be running for them).
+pub async fn provisioned_count<'c>(
+    db: impl Executor<'c, Database = Any>,
+    workspace_id: &str,
+) -> Result<i64, StoreError> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM databases WHERE workspace_id = $1 AND agent_id IS NOT NULL")
+            .bind(workspace_id)
+            .fetch_one(db)
+            .await?;
+    Ok(n)
+}

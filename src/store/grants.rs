@@ -256,15 +256,3 @@ pub enum RevokeFilter<'a> {
     /// Every grant this member gave on this workspace (they are leaving it).
     Member { workspace_id: &'a str, user_id: &'a str },
 }
-
-/// The scopes of a live grant.
-pub async fn scopes_of<'c>(
-    db: impl Executor<'c, Database = Any>,
-    grant_id: &str,
-) -> Result<Option<String>, StoreError> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT scopes FROM grants WHERE id = $1 AND revoked_at IS NULL")
-        .bind(grant_id)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(|(s,)| s))
-}

@@ -43,3 +43,20 @@ pub async fn insert<'c>(
     .await?;
     Ok(())
 }
+
+/// Forgets up to `batch` responses remembered before `cutoff`.
+pub async fn delete_older_than<'c>(
+    db: impl Executor<'c, Database = Any>,
+    cutoff: i64,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (principal, key) IN
+           (SELECT principal, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,4 +1,5 @@
-//! Failed-login counters, kept in the database so every process throttles alike.
+//! Login-attempt counters (failed attempts, plus those still being checked), kept in the database
+//! so every process throttles alike.
 
 use sqlx::{Any, Executor};
 
@@ -40,5 +41,14 @@ pub async fn record<'c>(
 
 pub async fn clear<'c>(db: impl Executor<'c, Database = Any>, subject: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM login_failures WHERE subject = $1").bind(subject).execute(db).await?;
+    Ok(())
+}
+
+/// Takes one counted attempt back (a login that succeeded).
+pub async fn forgive<'c>(db: impl Executor<'c, Database = Any>, subject: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE login_failures SET failures = failures - 1 WHERE subject = $1 AND failures > 0")
+        .bind(subject)
+        .execute(db)
+        .await?;
     Ok(())
 }

@@ -155,6 +155,26 @@ async fn repeated_failed_logins_for_one_account_are_throttled(engine: Engine) {
     assert!(r.text().await.expect("body").contains("Too many failed attempts"));
     // Another account is not affected by this account's throttle.
     app.signed_in_user("bystander@example.com").await;
+
+    // Guesses sent in parallel are counted before the password check: at most the limit get
+    // an answer, whatever the concurrency.
+    app.signed_in_user("parallel@example.com").await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let browser = app.browser();
+        let page = browser.get_html("/login").await;
+        let csrf = hidden_value(&page, "csrf_token").expect("csrf");
+        set.spawn(async move {
+            let guess = format!("wrong guess {i}");
+            let fields =
+                [("csrf_token", csrf.as_str()), ("email", "parallel@example.com"), ("password", guess.as_str())];
+            browser.post_raw("/login", &fields).await.status().as_u16()
+        });
+    }
+    let statuses = set.join_all().await;
+    let answered = statuses.iter().filter(|s| **s == 400).count();
+    assert!(answered <= 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 400 || *s == 429), "{statuses:?}");
 }
 
 async fn repeated_failed_logins_from_one_address_are_throttled(engine: Engine) {

@@ -157,6 +157,36 @@ async fn owners_manage_resources_and_api_keys_in_the_console(engine: Engine) {
 
     let r = owner.submit(&page, &format!("{page}/api-keys"), &[("name", "none")]).await;
     assert_eq!(r.status(), 400, "a key needs a scope");
+
+    // A console key dies when the member who made it leaves the workspace.
+    let admin = app.signed_in_user("admin@example.com").await;
+    stdout_json(&app.cli(&[
+        "admin",
+        "add-member",
+        "--workspace",
+        &ws,
+        "--email",
+        "admin@example.com",
+        "--role",
+        "admin",
+    ]));
+    let html = admin
+        .submit(&page, &format!("{page}/api-keys"), &[("name", "admins"), ("scope", "databases:read")])
+        .await
+        .text()
+        .await
+        .expect("body");
+    let at = html.find("id=\"api-key\">").expect("key shown") + "id=\"api-key\">".len();
+    let admin_key = html[at..at + html[at..].find('<').expect("end")].to_owned();
+    assert_eq!(http.get(app.url("/v1/databases")).bearer_auth(&admin_key).send().await.expect("GET").status(), 200);
+    let members = owner.get_html(&format!("/workspaces/{ws}")).await;
+    let at = members.find("admin@example.com").expect("listed");
+    let start = members[at..].find("/members/").expect("form") + at + "/members/".len();
+    let admin_id = members[start..start + members[start..].find("/remove").expect("remove")].to_owned();
+    let r =
+        owner.submit(&format!("/workspaces/{ws}"), &format!("/workspaces/{ws}/members/{admin_id}/remove"), &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(http.get(app.url("/v1/databases")).bearer_auth(&admin_key).send().await.expect("GET").status(), 401);
     assert_eq!(owner.submit(&page, &format!("{page}/caches/{cache_id}/delete"), &[]).await.status(), 303);
     assert!(!owner.get_html(&page).await.contains("by-id"));
 }

@@ -407,6 +407,19 @@ async fn idempotency_keys_replay_the_first_response(engine: Engine) {
     assert!(results.iter().all(|(s, _)| *s == 201), "{results:?}");
     assert!(results.iter().all(|(_, id)| *id == results[0].1), "{results:?}");
     assert_eq!(p.json(&t, "GET", "/v1/databases", None, 200).await["items"].as_array().expect("items").len(), 2);
+
+    // The janitor forgets responses after a day: the key then makes something new.
+    let store = tessera::store::Store::connect(&p.app.db.url).await.expect("store");
+    let later = tessera::time::now() + tessera::ops::janitor::IDEMPOTENCY_WINDOW + 60;
+    tessera::store::idempotency::delete_older_than(
+        store.writer(),
+        later - tessera::ops::janitor::IDEMPOTENCY_WINDOW,
+        500,
+    )
+    .await
+    .expect("forget");
+    let again = send("retry-1", json!({"name": "other", "region": "us-east-1"})).await.expect("POST");
+    assert_eq!(again.status(), 201, "a forgotten key is free again");
 }
 
 async fn api_keys_outlive_their_access_token_and_die_with_the_grant(engine: Engine) {
@@ -451,6 +464,19 @@ async fn api_keys_outlive_their_access_token_and_die_with_the_grant(engine: Engi
     p.json(&t2, "DELETE", &format!("/v1/api-keys/{}", key2["id"].as_str().expect("id")), None, 204).await;
     assert_eq!(p.call(&secret2, "GET", "/v1/databases", None).await.status(), 401);
     p.json(&t2, "DELETE", "/v1/api-keys/key_unknown", None, 404).await;
+
+    // A token narrowed at refresh mints a key no wider than itself.
+    let wide = p.tokens("databases:read databases:write").await;
+    let r = refresh(&p.app, &p.client, wide["refresh_token"].as_str().expect("rt"), Some("databases:read")).await;
+    let narrow: Value = r.json().await.expect("json");
+    let narrow = narrow["access_token"].as_str().expect("at").to_owned();
+    let key3 = p.json(&narrow, "POST", "/v1/api-keys", Some(json!({"name": "narrow"})), 201).await;
+    assert_eq!(key3["scopes"], json!(["databases:read"]));
+    // And a partner can revoke its key at the OAuth revocation endpoint too (RFC 7009).
+    let secret3 = key3["api_key"].as_str().expect("key").to_owned();
+    p.json(&secret3, "GET", "/v1/databases", None, 200).await;
+    assert_eq!(post_as(&p.app, "/oauth2/revoke", &p.client, &[("token", &secret3)]).await.status(), 200);
+    assert_eq!(p.call(&secret3, "GET", "/v1/databases", None).await.status(), 401);
     p.json(&t2, "POST", "/v1/api-keys", Some(json!({"name": ""})), 422).await;
 }
 
