@@ -14,6 +14,7 @@ on_both_engines!(
     failures_end_in_failed_with_a_reason,
     a_restarted_agent_adopts_its_servers,
     two_agents_provision_each_database_exactly_once,
+    a_workspace_with_running_databases_is_not_deleted_until_they_are,
 );
 
 /// A port range of `size` ports that nothing else in this test run uses.
@@ -353,4 +354,49 @@ async fn two_agents_provision_each_database_exactly_once(engine: Engine) {
     }
     let _ = agent_b.kill();
     let _ = agent_b.wait();
+}
+
+async fn a_workspace_with_running_databases_is_not_deleted_until_they_are(engine: Engine) {
+    let (app, _client, _token, data_dir) = with_data_plane(engine, port_range(2), &[]).await;
+    let owner = crate::helpers::Browser::new(&app.base);
+    owner.log_in("user@example.com", crate::helpers::PASSWORD).await;
+    let r = owner.submit("/", "/workspaces", &[("name", "Team")]).await;
+    let ws = crate::helpers::location(&r).trim_start_matches("/workspaces/").to_owned();
+    let page = format!("/workspaces/{ws}/resources");
+    assert_eq!(
+        owner
+            .submit(&page, &format!("{page}/databases"), &[("name", "team-db"), ("region", "us-east-1")])
+            .await
+            .status(),
+        303
+    );
+    let html = owner.get_html(&page).await;
+    let at = html.find("data-database-id=\"").expect("row") + "data-database-id=\"".len();
+    let id = html[at..at + html[at..].find('"').expect("end")].to_owned();
+    for _ in 0..100 {
+        if owner.get_html(&page).await.contains(">active<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(data_dir.join(&id).exists(), "provisioned");
+
+    // Deleting the workspace now would orphan the server: refused, nothing changes.
+    let confirm = format!("/workspaces/{ws}/delete");
+    let r = owner.submit(&confirm, &confirm, &[]).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.expect("body").contains("provisioned database"));
+    assert_eq!(owner.get(&page).await.status(), 200);
+
+    // Once the database is gone (server stopped, data removed), the workspace can go.
+    assert_eq!(owner.submit(&page, &format!("{page}/databases/{id}/delete"), &[]).await.status(), 303);
+    for _ in 0..100 {
+        if !owner.get_html(&page).await.contains(&id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!data_dir.join(&id).exists(), "data removed");
+    assert_eq!(owner.submit(&confirm, &confirm, &[]).await.status(), 303);
+    assert_eq!(owner.get(&page).await.status(), 404);
 }
