@@ -6,14 +6,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use rand::distributions::{Alphanumeric, DistString};
-use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::apps::Scope;
-use crate::credentials::new_id;
 use crate::oauth::bearer::Bearer;
 use crate::store;
 use crate::store::databases::DatabaseRow;
@@ -126,23 +123,7 @@ pub async fn create(
     }
     validated(errors)?;
     let now = crate::time::now();
-    let row = DatabaseRow {
-        id: new_id("db"),
-        workspace_id: bearer.workspace_id.clone(),
-        name: input.name,
-        region: input.region,
-        state: "pending".into(),
-        endpoint: None,
-        port: None,
-        // 32 base62 characters: about 190 random bits.
-        password: Alphanumeric.sample_string(&mut OsRng, 32),
-        tls: i64::from(input.tls.unwrap_or(false)),
-        created_at: now,
-        updated_at: now,
-        agent_id: None,
-        attempts: 0,
-        failure_reason: None,
-    };
+    let row = DatabaseRow::requested(&bearer.workspace_id, input.name, input.region, input.tls.unwrap_or(false), now);
     let mut tx = state.store.begin().await?;
     if let Err(e) = store::databases::insert(&mut *tx, &row).await {
         drop(tx);

@@ -5,8 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{context, Value};
-use rand::distributions::{Alphanumeric, DistString};
-use rand::rngs::OsRng;
 
 use crate::accounts::workspaces as ws;
 use crate::accounts::{Actor, Role};
@@ -246,22 +244,7 @@ pub async fn create_database(
     }
     let now = crate::time::now();
     let outcome = if errors.is_empty() {
-        let row = DatabaseRow {
-            id: new_id("db"),
-            workspace_id: id.clone(),
-            name: name.clone(),
-            region,
-            state: "pending".into(),
-            endpoint: None,
-            port: None,
-            password: Alphanumeric.sample_string(&mut OsRng, 32),
-            tls: 0,
-            created_at: now,
-            updated_at: now,
-            agent_id: None,
-            attempts: 0,
-            failure_reason: None,
-        };
+        let row = DatabaseRow::requested(&id, name.clone(), region, false, now);
         match store::databases::insert(state.store.writer(), &row).await {
             Ok(()) => Outcome::Done,
             Err(e) => unique_or(e, "database", &name)?,

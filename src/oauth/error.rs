@@ -18,8 +18,6 @@ pub enum OAuthError {
     InvalidClient,
     #[error("invalid_grant: {0}")]
     InvalidGrant(&'static str),
-    #[error("unauthorized_client: {0}")]
-    UnauthorizedClient(&'static str),
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
     #[error("unsupported_token_type")]
@@ -46,7 +44,6 @@ impl OAuthError {
             OAuthError::InvalidRequest(_) => "invalid_request",
             OAuthError::InvalidClient => "invalid_client",
             OAuthError::InvalidGrant(_) => "invalid_grant",
-            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::UnsupportedTokenType => "unsupported_token_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
@@ -58,7 +55,7 @@ impl OAuthError {
         match self {
             OAuthError::InvalidRequest(d) | OAuthError::InvalidScope(d) => d.clone(),
             OAuthError::InvalidClient => "client authentication failed".into(),
-            OAuthError::InvalidGrant(d) | OAuthError::UnauthorizedClient(d) => (*d).into(),
+            OAuthError::InvalidGrant(d) => (*d).into(),
             OAuthError::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token".into(),
             OAuthError::UnsupportedTokenType => "token_type_hint must be access_token or refresh_token".into(),
             OAuthError::Internal(_) => "the server could not complete the request".into(),

@@ -22,6 +22,30 @@ pub struct DatabaseRow {
     pub failure_reason: Option<String>,
 }
 
+impl DatabaseRow {
+    /// A database as the API or console records it: pending, with a fresh password
+    /// (32 base62 characters, about 190 random bits) and no endpoint until a data plane sets one.
+    pub fn requested(workspace_id: &str, name: String, region: String, tls: bool, now: i64) -> DatabaseRow {
+        use rand::distributions::{Alphanumeric, DistString};
+        DatabaseRow {
+            id: crate::credentials::new_id("db"),
+            workspace_id: workspace_id.to_owned(),
+            name,
+            region,
+            state: "pending".into(),
+            endpoint: None,
+            port: None,
+            password: Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32),
+            tls: i64::from(tls),
+            created_at: now,
+            updated_at: now,
+            agent_id: None,
+            attempts: 0,
+            failure_reason: None,
+        }
+    }
+}
+
 const COLUMNS: &str =
     "id, workspace_id, name, region, state, endpoint, port, password, tls, created_at, updated_at, agent_id, attempts, failure_reason";
 
