@@ -160,7 +160,7 @@ pub async fn list(
 ) -> Result<Json<CacheList>, ApiError> {
     bearer.require(Scope::CachesRead)?;
     let page = paging(query.as_deref())?;
-    let rows = store::caches::list(state.store.reader(), &bearer.workspace_id, &page).await?;
+    let rows = store::caches::list(&state.store, &bearer.workspace_id, &page).await?;
     let (rows, next_cursor) = finish_page(rows, &page, |r| (r.created_at, &r.id));
     let host = &state.settings.resources.cache_host;
     Ok(Json(CacheList { items: rows.iter().map(|r| to_json(r, host)).collect(), next_cursor }))

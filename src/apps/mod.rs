@@ -258,7 +258,7 @@ pub async fn find(db: &Store, client_id: &str) -> Result<Option<App>, StoreError
     if client_id.is_empty() || client_id.len() > 100 {
         return Ok(None);
     }
-    Ok(store::apps::by_client_id(db.reader(), client_id).await?.map(App::from_row))
+    Ok(store::apps::find(db, client_id).await?.map(App::from_row))
 }
 
 /// An app that `actor` may manage.

@@ -52,7 +52,7 @@ async fn render_page(
     let view = ws::view(&state.store, &Actor::User(user.id.clone()), id).await?;
     let can_manage = view.role.is_some_and(Role::can_manage);
     let db = state.store.reader();
-    let caches = store::caches::list(db, id, &ALL).await?;
+    let caches = store::caches::list(&state.store, id, &ALL).await?;
     let mut cache_views = Vec::new();
     for c in &caches {
         let rules = store::caches::list_rules(db, &c.id, &ALL).await?;

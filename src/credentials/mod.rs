@@ -7,7 +7,6 @@
 use std::fmt;
 
 use rand::distributions::{Alphanumeric, DistString};
-use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -51,7 +50,7 @@ pub struct IssuedSecret {
 
 impl IssuedSecret {
     pub fn generate(kind: SecretKind) -> Self {
-        let random = Alphanumeric.sample_string(&mut OsRng, RANDOM_LEN);
+        let random = Alphanumeric.sample_string(&mut rand::thread_rng(), RANDOM_LEN);
         let mut value = String::with_capacity(kind.prefix().len() + RANDOM_LEN + CHECKSUM_LEN);
         value.push_str(kind.prefix());
         value.push_str(&random);
@@ -144,13 +143,13 @@ pub fn new_id(prefix: &str) -> String {
     let mut id = String::with_capacity(prefix.len() + 1 + 22);
     id.push_str(prefix);
     id.push('_');
-    id.push_str(&Alphanumeric.sample_string(&mut OsRng, 22));
+    id.push_str(&Alphanumeric.sample_string(&mut rand::thread_rng(), 22));
     id
 }
 
 /// A random token with no prefix, for values such as CSRF tokens that are never stored.
 pub fn random_token() -> String {
-    Alphanumeric.sample_string(&mut OsRng, RANDOM_LEN)
+    Alphanumeric.sample_string(&mut rand::thread_rng(), RANDOM_LEN)
 }
 
 pub fn sha256_hex(input: &[u8]) -> String {

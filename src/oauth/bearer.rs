@@ -112,7 +112,7 @@ impl FromRequestParts<AppState> for Bearer {
             return Err(BearerError::Missing);
         }
         let token = token.trim();
-        let db = state.store.reader();
+        let db = &state.store;
         if let Some(key) = PresentedSecret::parse(SecretKind::ApiKey, token) {
             let key = store::api_keys::live(db, key.hash().as_str())
                 .await

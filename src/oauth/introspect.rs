@@ -26,9 +26,9 @@ pub async fn introspect(
     let now = crate::time::now();
     let db = &state.store;
     let (row, token_type) = if let Some(t) = PresentedSecret::parse(SecretKind::AccessToken, token) {
-        (store::tokens::access(db.reader(), t.hash().as_str()).await?, "Bearer")
+        (store::tokens::access(db, t.hash().as_str()).await?, "Bearer")
     } else if let Some(t) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
-        (store::tokens::refresh(db.reader(), t.hash().as_str()).await?, "refresh_token")
+        (store::tokens::refresh(db, t.hash().as_str()).await?, "refresh_token")
     } else {
         (None, "")
     };

@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::config::OAuthSettings;
 use crate::credentials::{IssuedSecret, SecretKind};
 use crate::http::form::FormData;
-use crate::store::{self, Tx};
+use crate::store::{self, query::Step};
 
 use super::{client_auth, flows, OAuthError};
 
@@ -77,43 +77,42 @@ pub fn no_store(body: impl IntoResponse) -> Response {
     response
 }
 
-/// Issues an access token and a refresh token under `grant_id`, inside the caller's transaction.
-pub async fn issue(
-    tx: &mut Tx,
+/// A new access token and refresh token under `grant_id`: the response to send once the
+/// returned rows are committed, in the same transaction as whatever the grant type claims.
+pub fn issue(
     settings: &OAuthSettings,
     grant_id: &str,
     access_scopes: &str,
     refresh_scopes: &str,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
+) -> (Vec<Step>, TokenResponse) {
     let access = IssuedSecret::generate(SecretKind::AccessToken);
     let refresh = IssuedSecret::generate(SecretKind::RefreshToken);
     let refresh_hash = refresh.hash();
-    store::tokens::insert_refresh(
-        &mut **tx,
-        refresh_hash.as_str(),
-        grant_id,
-        refresh_scopes,
-        now,
-        now + settings.refresh_token_ttl,
-    )
-    .await?;
-    store::tokens::insert_access(
-        &mut **tx,
-        access.hash().as_str(),
-        grant_id,
-        refresh_hash.as_str(),
-        access_scopes,
-        now,
-        now + settings.access_token_ttl,
-    )
-    .await?;
-    store::grants::touch(&mut **tx, grant_id, now).await?;
-    Ok(TokenResponse {
+    let steps = vec![
+        store::tokens::insert_refresh(
+            refresh_hash.as_str(),
+            grant_id,
+            refresh_scopes,
+            now,
+            now + settings.refresh_token_ttl,
+        ),
+        store::tokens::insert_access(
+            access.hash().as_str(),
+            grant_id,
+            refresh_hash.as_str(),
+            access_scopes,
+            now,
+            now + settings.access_token_ttl,
+        ),
+        store::grants::touch(grant_id, now),
+    ];
+    let response = TokenResponse {
         access_token: access.into_exposed(),
         token_type: "Bearer",
         expires_in: settings.access_token_ttl,
         refresh_token: refresh.into_exposed(),
         scope: access_scopes.to_owned(),
-    })
+    };
+    (steps, response)
 }

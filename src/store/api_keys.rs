@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::{Page, StoreError};
+use super::{Page, Store, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct ApiKeyRow {
@@ -50,16 +50,17 @@ pub struct LiveKey {
     pub client_id: Option<String>,
 }
 
+crate::sqlite_record!(LiveKey { id, workspace_id, grant_id, created_by_user_id, scopes, client_id });
+
 /// A key that is not revoked and whose grant (if any) is live.
-pub async fn live<'c>(db: impl Executor<'c, Database = Any>, key_hash: &str) -> Result<Option<LiveKey>, StoreError> {
-    Ok(sqlx::query_as(
+pub async fn live(db: &Store, key_hash: &str) -> Result<Option<LiveKey>, StoreError> {
+    db.fetch_optional(
         "SELECT k.id, k.workspace_id, k.grant_id, k.created_by_user_id, k.scopes, g.client_id
            FROM api_keys k LEFT JOIN grants g ON g.id = k.grant_id
           WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.grant_id IS NULL OR g.revoked_at IS NULL)",
+        &crate::values![key_hash],
     )
-    .bind(key_hash)
-    .fetch_optional(db)
-    .await?)
+    .await
 }
 
 /// Keys visible to a caller: those minted by the same client on this workspace, or, for a caller

@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::StoreError;
+use super::{Store, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct AppRow {
@@ -42,6 +42,27 @@ pub async fn insert<'c>(db: impl Executor<'c, Database = Any>, app: &AppRow) -> 
     .execute(db)
     .await?;
     Ok(())
+}
+
+crate::sqlite_record!(AppRow {
+    client_id,
+    owner_user_id,
+    owner_workspace_id,
+    name,
+    scopes,
+    redirect_uris,
+    logo_url,
+    homepage_url,
+    client_type,
+    secret_hash,
+    created_at,
+    updated_at
+});
+
+/// The app a client authenticates as, on the fast path (every token request reads it).
+pub async fn find(db: &Store, client_id: &str) -> Result<Option<AppRow>, StoreError> {
+    db.fetch_optional(&format!("SELECT {COLUMNS} FROM oauth_apps WHERE client_id = $1"), &crate::values![client_id])
+        .await
 }
 
 pub async fn by_client_id<'c>(

@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::{Page, StoreError};
+use super::{Page, Store, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct CacheRow {
@@ -19,6 +19,21 @@ pub struct CacheRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+crate::sqlite_record!(CacheRow {
+    id,
+    workspace_id,
+    name,
+    description,
+    database_type,
+    origin_host,
+    origin_port,
+    caching_enabled,
+    default_behaviour,
+    purged_at,
+    created_at,
+    updated_at
+});
 
 const CACHE_COLUMNS: &str = "id, workspace_id, name, description, database_type, origin_host, origin_port, \
                              caching_enabled, default_behaviour, purged_at, created_at, updated_at";
@@ -79,21 +94,15 @@ pub async fn get<'c>(
         .await?)
 }
 
-pub async fn list<'c>(
-    db: impl Executor<'c, Database = Any>,
-    workspace_id: &str,
-    page: &Page,
-) -> Result<Vec<CacheRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {CACHE_COLUMNS} FROM caches WHERE workspace_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
-          ORDER BY created_at, id LIMIT $4"
-    ))
-    .bind(workspace_id)
-    .bind(page.after_time)
-    .bind(&page.after_id)
-    .bind(page.limit + 1)
-    .fetch_all(db)
-    .await?)
+pub async fn list(db: &Store, workspace_id: &str, page: &Page) -> Result<Vec<CacheRow>, StoreError> {
+    db.fetch_all(
+        &format!(
+            "SELECT {CACHE_COLUMNS} FROM caches WHERE workspace_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
+              ORDER BY created_at, id LIMIT $4"
+        ),
+        &crate::values![workspace_id, page.after_time, page.after_id.as_str(), page.limit + 1],
+    )
+    .await
 }
 
 pub async fn delete<'c>(

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::query::Step;
 use super::StoreError;
 
 #[derive(Clone, Debug, FromRow)]
@@ -136,9 +137,9 @@ pub async fn revoke<'c>(
     .await?)
 }
 
-pub async fn touch<'c>(db: impl Executor<'c, Database = Any>, grant_id: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2").bind(now).bind(grant_id).execute(db).await?;
-    Ok(())
+/// Records that the grant issued tokens now.
+pub fn touch(grant_id: &str, now: i64) -> Step {
+    Step::new("UPDATE grants SET last_used_at = $1 WHERE id = $2", crate::values![now, grant_id])
 }
 
 /// A live grant with what a person needs to recognise it.

@@ -9,16 +9,18 @@ pub mod apps;
 pub mod audit;
 pub mod caches;
 pub mod databases;
+pub mod embedded;
 pub mod grants;
 pub mod idempotency;
 pub mod login_failures;
+pub mod query;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
 pub mod workspaces;
 
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -41,6 +43,8 @@ pub enum Engine {
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -49,6 +53,10 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         match self {
             StoreError::Database(e) => e.as_database_error().is_some_and(|d| d.is_unique_violation()),
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error().map(|e| e.extended_code),
+                Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+            ),
             StoreError::Migration(_) => false,
         }
     }
@@ -59,11 +67,14 @@ impl StoreError {
 /// On SQLite all writes go through a single connection, so write transactions queue in-process
 /// instead of failing with `SQLITE_BUSY` when two of them try to upgrade their locks; reads use
 /// their own pool and, thanks to WAL, never wait for writers. On PostgreSQL both are one pool.
+/// The hot paths on SQLite bypass both through [`embedded`]; its committer and the sqlx writer
+/// take SQLite's write lock in turn (`BEGIN IMMEDIATE`, busy timeout).
 #[derive(Clone, Debug)]
 pub struct Store {
     reader: AnyPool,
     writer: AnyPool,
     engine: Engine,
+    embedded: Option<Arc<embedded::Embedded>>,
 }
 
 impl Store {
@@ -90,7 +101,9 @@ impl Store {
             };
             let writer = pool(1).connect_with(options.clone()).await?;
             let reader = pool(8).connect_with(options).await?;
-            Ok(Store { reader, writer, engine: Engine::Sqlite })
+            let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
+            let embedded = embedded::Embedded::open(file.get_filename())?;
+            Ok(Store { reader, writer, engine: Engine::Sqlite, embedded: Some(Arc::new(embedded)) })
         } else {
             let options = AnyConnectOptions::from_str(database_url)?;
             let pool = AnyPoolOptions::new()
@@ -98,7 +111,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(3))
                 .connect_with(options)
                 .await?;
-            Ok(Store { reader: pool.clone(), writer: pool, engine: Engine::Postgres })
+            Ok(Store { reader: pool.clone(), writer: pool, engine: Engine::Postgres, embedded: None })
         }
     }
 
@@ -132,10 +145,18 @@ impl Store {
 
     /// Starts a transaction for writes that belong together.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.writer.begin().await?)
+        match self.engine {
+            // Take the write lock up front: a deferred transaction that read first could not
+            // upgrade once the embedded committer has written since (SQLITE_BUSY_SNAPSHOT).
+            Engine::Sqlite => Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?),
+            Engine::Postgres => Ok(self.writer.begin().await?),
+        }
     }
 
     pub async fn close(&self) {
+        if let Some(embedded) = &self.embedded {
+            embedded.close();
+        }
         self.writer.close().await;
         self.reader.close().await;
     }
@@ -171,11 +192,21 @@ pub struct Page {
 /// SQLite busy, read-only or full), so the request should fail fast with 503 and `Retry-After`
 /// rather than 500: the condition is the operator's to fix and clients should retry.
 pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    let sqlite_error = error
+        .downcast_ref::<StoreError>()
+        .and_then(|e| match e {
+            StoreError::Sqlite(e) => Some(e),
+            _ => None,
+        })
+        .or_else(|| error.downcast_ref::<rusqlite::Error>());
+    if let Some(code) = sqlite_error.and_then(|e| e.sqlite_error()).map(|e| e.extended_code) {
+        return is_unavailable_sqlite(code);
+    }
     let sqlx_error = error
         .downcast_ref::<StoreError>()
         .and_then(|e| match e {
             StoreError::Database(e) => Some(e),
-            StoreError::Migration(_) => None,
+            StoreError::Sqlite(_) | StoreError::Migration(_) => None,
         })
         .or_else(|| error.downcast_ref::<sqlx::Error>());
     match sqlx_error {
@@ -185,17 +216,23 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             // PostgreSQL: connection exceptions (08xxx), shutdown or no connections allowed
             // (57P0x, 55000 at connect), a missing database (3D000), read-only (25006).
-            // SQLite: BUSY (5), IOERR (10), FULL (13), CANTOPEN (14), READONLY (8), extended too.
-            let sqlite_primary = code.parse::<i32>().ok().map(|c| c & 0xff);
+            // SQLite's codes are numbers of up to four digits; SQLSTATEs always have five.
+            let sqlite_code = code.parse::<i32>().ok().filter(|_| code.len() < 5);
             code.starts_with("08")
                 || code.starts_with("57P0")
                 || code == "55000"
                 || code == "3D000"
                 || code == "25006"
-                || matches!(sqlite_primary, Some(5 | 8 | 10 | 13 | 14))
+                || sqlite_code.is_some_and(is_unavailable_sqlite)
         }
         _ => false,
     }
+}
+
+/// SQLite: BUSY (5), READONLY (8), IOERR (10), FULL (13), CANTOPEN (14), extended codes too, and
+/// MISUSE (21) from a store that is shutting down.
+fn is_unavailable_sqlite(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 8 | 10 | 13 | 14) || code == 21
 }
 
 pub const RETRY_AFTER_SECONDS: &str = "5";

@@ -3,7 +3,9 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::StoreError;
+use super::query::{Record, Step};
+use super::{Store, StoreError};
+use crate::{sqlite_record, values};
 
 /// What every credential lookup returns: the credential's own fields and its grant's.
 #[derive(Clone, Debug, FromRow)]
@@ -27,6 +29,29 @@ pub struct CodeRow {
     pub issued: IssuedRow,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
+}
+
+sqlite_record!(IssuedRow {
+    grant_id,
+    client_id,
+    user_id,
+    workspace_id,
+    scopes,
+    created_at,
+    expires_at,
+    spent_at,
+    revoked_at,
+    grant_revoked_at
+});
+
+impl Record for CodeRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(CodeRow {
+            issued: IssuedRow::from_sqlite(row)?,
+            redirect_uri: row.get("redirect_uri")?,
+            code_challenge: row.get("code_challenge")?,
+        })
+    }
 }
 
 pub struct NewCode<'a> {
@@ -56,140 +81,82 @@ pub async fn insert_code<'c>(db: impl Executor<'c, Database = Any>, code: &NewCo
     Ok(())
 }
 
-pub async fn code<'c>(db: impl Executor<'c, Database = Any>, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT c.grant_id, g.client_id, g.user_id, g.workspace_id, c.scopes, c.created_at, c.expires_at,
-                c.used_at AS spent_at, NULL AS revoked_at, g.revoked_at AS grant_revoked_at,
-                c.redirect_uri, c.code_challenge
-           FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
-          WHERE c.code_hash = $1",
+const CODE: &str = "SELECT c.grant_id, g.client_id, g.user_id, g.workspace_id, c.scopes, c.created_at, c.expires_at,
+        c.used_at AS spent_at, NULL AS revoked_at, g.revoked_at AS grant_revoked_at,
+        c.redirect_uri, c.code_challenge
+   FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
+  WHERE c.code_hash = $1";
+
+const REFRESH: &str = "SELECT r.grant_id, g.client_id, g.user_id, g.workspace_id, r.scopes, r.created_at, r.expires_at,
+        r.rotated_at AS spent_at, r.revoked_at, g.revoked_at AS grant_revoked_at
+   FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+  WHERE r.token_hash = $1";
+
+const ACCESS: &str = "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
+        NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
+   FROM access_tokens a JOIN grants g ON g.id = a.grant_id
+  WHERE a.token_hash = $1";
+
+const LIVE_ACCESS: &str =
+    "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
+        NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
+   FROM access_tokens a JOIN grants g ON g.id = a.grant_id
+  WHERE a.token_hash = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL AND g.revoked_at IS NULL";
+
+pub async fn code(db: &Store, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
+    db.fetch_optional(CODE, &values![code_hash]).await
+}
+
+pub async fn refresh(db: &Store, token_hash: &str) -> Result<Option<IssuedRow>, StoreError> {
+    db.fetch_optional(REFRESH, &values![token_hash]).await
+}
+
+pub async fn access(db: &Store, token_hash: &str) -> Result<Option<IssuedRow>, StoreError> {
+    db.fetch_optional(ACCESS, &values![token_hash]).await
+}
+
+/// A live access token for the API: unexpired, unrevoked, under a live grant.
+pub async fn live_access(db: &Store, token_hash: &str, now: i64) -> Result<Option<IssuedRow>, StoreError> {
+    db.fetch_optional(LIVE_ACCESS, &values![token_hash, now]).await
+}
+
+/// Marks a code used, exactly once: the transaction is undone if it already was.
+pub fn claim_code(code_hash: &str, now: i64) -> Step {
+    Step::claim(
+        "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+        values![now, code_hash],
     )
-    .bind(code_hash)
-    .fetch_optional(db)
-    .await?)
 }
 
-/// Marks a code used, exactly once; false if it already was.
-pub async fn claim_code<'c>(
-    db: impl Executor<'c, Database = Any>,
-    code_hash: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(code_hash)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn insert_refresh<'c>(
-    db: impl Executor<'c, Database = Any>,
-    token_hash: &str,
-    grant_id: &str,
-    scopes: &str,
-    now: i64,
-    expires_at: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(token_hash)
-    .bind(grant_id)
-    .bind(scopes)
-    .bind(now)
-    .bind(expires_at)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-pub async fn refresh<'c>(
-    db: impl Executor<'c, Database = Any>,
-    token_hash: &str,
-) -> Result<Option<IssuedRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT r.grant_id, g.client_id, g.user_id, g.workspace_id, r.scopes, r.created_at, r.expires_at,
-                r.rotated_at AS spent_at, r.revoked_at, g.revoked_at AS grant_revoked_at
-           FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
-          WHERE r.token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(db)
-    .await?)
-}
-
-/// Marks a refresh token rotated, exactly once; false if another request rotated it first.
-pub async fn rotate_refresh<'c>(
-    db: impl Executor<'c, Database = Any>,
-    token_hash: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+/// Marks a refresh token rotated, exactly once: the transaction is undone if another request
+/// rotated it first or it was revoked meanwhile.
+pub fn rotate_refresh(token_hash: &str, now: i64) -> Step {
+    Step::claim(
         "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL AND revoked_at IS NULL",
+        values![now, token_hash],
     )
-    .bind(now)
-    .bind(token_hash)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
-pub async fn insert_access<'c>(
-    db: impl Executor<'c, Database = Any>,
+pub fn insert_refresh(token_hash: &str, grant_id: &str, scopes: &str, now: i64, expires_at: i64) -> Step {
+    Step::new(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        values![token_hash, grant_id, scopes, now, expires_at],
+    )
+}
+
+pub fn insert_access(
     token_hash: &str,
     grant_id: &str,
     refresh_token_hash: &str,
     scopes: &str,
     now: i64,
     expires_at: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Step {
+    Step::new(
         "INSERT INTO access_tokens (token_hash, grant_id, refresh_token_hash, scopes, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        values![token_hash, grant_id, refresh_token_hash, scopes, now, expires_at],
     )
-    .bind(token_hash)
-    .bind(grant_id)
-    .bind(refresh_token_hash)
-    .bind(scopes)
-    .bind(now)
-    .bind(expires_at)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-pub async fn access<'c>(
-    db: impl Executor<'c, Database = Any>,
-    token_hash: &str,
-) -> Result<Option<IssuedRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
-                NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
-           FROM access_tokens a JOIN grants g ON g.id = a.grant_id
-          WHERE a.token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(db)
-    .await?)
-}
-
-/// A live access token for the API: unexpired, unrevoked, under a live grant.
-pub async fn live_access<'c>(
-    db: impl Executor<'c, Database = Any>,
-    token_hash: &str,
-    now: i64,
-) -> Result<Option<IssuedRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
-                NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
-           FROM access_tokens a JOIN grants g ON g.id = a.grant_id
-          WHERE a.token_hash = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL AND g.revoked_at IS NULL",
-    )
-    .bind(token_hash)
-    .bind(now)
-    .fetch_optional(db)
-    .await?)
 }
 
 pub async fn revoke_access<'c>(

@@ -5,7 +5,7 @@ use crate::config::OAuthSettings;
 use crate::credentials::{PresentedSecret, SecretKind};
 use crate::grants::{revoke_replayed, Replay};
 use crate::http::form::FormData;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store};
 
 use super::super::token::{issue, TokenResponse};
 use super::super::{pkce, OAuthError};
@@ -23,9 +23,8 @@ pub async fn exchange(
         return Err(OAuthError::InvalidGrant("the code is invalid"));
     };
     let code_hash = code.hash();
-    let row = store::tokens::code(db.reader(), code_hash.as_str())
-        .await?
-        .ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
+    let row =
+        store::tokens::code(db, code_hash.as_str()).await?.ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
 
     // A code is bound to its client; another client's attempt neither works nor burns it.
     if row.issued.client_id != client.client_id {
@@ -62,14 +61,13 @@ pub async fn exchange(
         (None, None) => {}
     }
 
-    let mut tx = db.begin().await?;
-    if !store::tokens::claim_code(&mut *tx, code_hash.as_str(), now).await? {
+    let mut steps = vec![store::tokens::claim_code(code_hash.as_str(), now)];
+    let (issued, response) = issue(settings, &row.issued.grant_id, &row.issued.scopes, &row.issued.scopes, now);
+    steps.extend(issued);
+    if !db.write_all(steps).await? {
         // Another request used the code between our read and now: that is a second use too.
-        drop(tx);
         revoke_replayed(db, &row.issued.grant_id, Replay::AuthorizationCode, now).await?;
         return Err(OAuthError::InvalidGrant("the code was already used; its tokens are revoked"));
     }
-    let response = issue(&mut tx, settings, &row.issued.grant_id, &row.issued.scopes, &row.issued.scopes, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
     Ok(response)
 }

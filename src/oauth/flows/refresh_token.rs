@@ -4,7 +4,7 @@ use crate::apps::{App, ScopeSet};
 use crate::config::OAuthSettings;
 use crate::credentials::{PresentedSecret, SecretKind};
 use crate::http::form::FormData;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store};
 
 use super::super::token::{issue, TokenResponse};
 use super::super::OAuthError;
@@ -24,7 +24,7 @@ pub async fn refresh(
         return Err(OAuthError::InvalidGrant("the refresh token is invalid"));
     };
     let token_hash = token.hash();
-    let row = store::tokens::refresh(db.reader(), token_hash.as_str())
+    let row = store::tokens::refresh(db, token_hash.as_str())
         .await?
         .ok_or(OAuthError::InvalidGrant("the refresh token is invalid"))?;
     if row.client_id != client.client_id {
@@ -53,13 +53,13 @@ pub async fn refresh(
         }
     };
 
-    let mut tx = db.begin().await?;
-    if !store::tokens::rotate_refresh(&mut *tx, token_hash.as_str(), now).await? {
+    // RFC 6749 §6: the new refresh token keeps the original scope; the access token may be narrower.
+    let mut steps = vec![store::tokens::rotate_refresh(token_hash.as_str(), now)];
+    let (issued, response) = issue(settings, &row.grant_id, &access_scopes.to_string(), &row.scopes, now);
+    steps.extend(issued);
+    if !db.write_all(steps).await? {
         // A concurrent refresh with the same token won the race; exactly one of them succeeds.
         return Err(OAuthError::InvalidGrant("the refresh token was already used"));
     }
-    // RFC 6749 §6: the new refresh token keeps the original scope; the access token may be narrower.
-    let response = issue(&mut tx, settings, &row.grant_id, &access_scopes.to_string(), &row.scopes, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
     Ok(response)
 }

@@ -1,0 +1,205 @@
+//! The embedded engine's fast path: SQLite reached directly (rusqlite) instead of through sqlx's
+//! per-connection worker thread, for the lookups and token issues partners make most.
+//!
+//! Reads run inline on the calling task. A lookup by key on a WAL database takes a few
+//! microseconds, less than handing the statement to another thread and waking the task again
+//! costs, and WAL readers never wait for writers.
+//!
+//! Writes go to one committer thread. It takes every write waiting at that moment, runs each in
+//! its own savepoint inside one `BEGIN IMMEDIATE` transaction, and answers them only after the
+//! single `COMMIT` returned (`synchronous = FULL`: the WAL is on disk). That is group commit: one
+//! fsync for many token issues, no response before its rows are durable, and a write that fails
+//! its guard or its statements is undone alone without touching its neighbours.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{ffi, Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::query::{Expect, Step};
+
+/// How many idle read connections are kept; more are opened when needed and closed after.
+const IDLE_READERS: usize = 16;
+/// At most this many writes share one transaction, so one batch cannot grow without bound.
+const MAX_BATCH: usize = 512;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_CACHE: usize = 64;
+
+#[derive(Debug)]
+pub struct Embedded {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    committer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+}
+
+impl Embedded {
+    /// Opens the database file that sqlx already created and migrated, and starts the committer.
+    pub fn open(path: &Path) -> rusqlite::Result<Embedded> {
+        let writer = connect(path)?;
+        let (sender, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tessera-sqlite-commit".into())
+            .spawn(move || commit_loop(writer, jobs))
+            .map_err(|e| failure(ffi::SQLITE_CANTOPEN, format!("cannot start the committer thread: {e}")))?;
+        Ok(Embedded { path: path.to_owned(), readers: Mutex::new(Vec::new()), committer: Mutex::new(Some(sender)) })
+    }
+
+    /// Runs `read` on an idle read connection (opening one if none is idle).
+    pub fn read<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let idle = lock(&self.readers).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path)?;
+                conn.pragma_update(None, "query_only", true)?;
+                conn
+            }
+        };
+        let result = read(&conn);
+        let mut readers = lock(&self.readers);
+        if readers.len() < IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// Runs `steps` as one transaction in the next group commit. `Ok(false)`: a step's
+    /// [`Expect::OneRow`] guard failed and none of the steps took effect.
+    pub async fn write(&self, steps: Vec<Step>) -> rusqlite::Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        let sender = lock(&self.committer).clone();
+        let Some(sender) = sender else { return Err(closed()) };
+        sender.send(WriteJob { steps, outcome: None, reply }).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Stops the committer once the writes already queued are done, and closes idle readers.
+    pub fn close(&self) {
+        lock(&self.committer).take();
+        lock(&self.readers).clear();
+    }
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The same settings as the sqlx connections: foreign keys enforce the grant relations, and
+    // FULL makes every commit durable before it returns.
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave a Vec of connections or an Option half-changed.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct WriteJob {
+    steps: Vec<Step>,
+    outcome: Option<rusqlite::Result<bool>>,
+    reply: oneshot::Sender<rusqlite::Result<bool>>,
+}
+
+impl WriteJob {
+    /// Runs the steps inside the open transaction; an `Err` is a copy of the job's own error,
+    /// which the job keeps to answer with.
+    fn run(&mut self, conn: &Connection) -> Result<(), rusqlite::Error> {
+        let outcome = run_in_savepoint(conn, &self.steps);
+        let result = match &outcome {
+            Ok(_) => Ok(()),
+            Err(e) => Err(duplicate(e)),
+        };
+        self.outcome = Some(outcome);
+        result
+    }
+
+    /// Answers the waiting request once the batch's fate is known.
+    fn finish(self, batch: Result<(), &rusqlite::Error>) {
+        let answer = match (self.outcome, batch) {
+            (Some(Err(own)), _) => Err(own),
+            (_, Err(batch)) => Err(duplicate(batch)),
+            (Some(Ok(done)), Ok(())) => Ok(done),
+            (None, Ok(())) => Err(failure(ffi::SQLITE_ABORT, "the write did not run".into())),
+        };
+        // The request may have gone away (client disconnected): its rows are committed regardless.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn run_in_savepoint(conn: &Connection, steps: &[Step]) -> rusqlite::Result<bool> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let applied = (|| {
+        for step in steps {
+            let mut statement = conn.prepare_cached(&step.sql)?;
+            let changed = statement.execute(rusqlite::params_from_iter(step.params.iter()))?;
+            if step.expect == Expect::OneRow && changed != 1 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })();
+    if conn.is_autocommit() {
+        // SQLite already rolled the whole transaction back (disk full, I/O error).
+        return applied;
+    }
+    match applied {
+        Ok(true) => conn.execute_batch("RELEASE job")?,
+        Ok(false) | Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+    }
+    applied
+}
+
+fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, batch);
+    }
+}
+
+fn commit_batch(conn: &Connection, mut batch: Vec<WriteJob>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return batch.into_iter().for_each(|job| job.finish(Err(&e)));
+    }
+    for index in 0..batch.len() {
+        let result = batch[index].run(conn);
+        if let Err(e) = result {
+            if conn.is_autocommit() {
+                // The transaction is gone, and with it every earlier job's changes.
+                return batch.into_iter().for_each(|job| job.finish(Err(&e)));
+            }
+        }
+    }
+    let commit = conn.execute_batch("COMMIT");
+    if commit.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let commit = commit.as_ref().map(|_| ());
+    batch.into_iter().for_each(|job| job.finish(commit));
+}
+
+fn failure(code: std::os::raw::c_int, message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
+}
+
+fn closed() -> rusqlite::Error {
+    failure(ffi::SQLITE_MISUSE, "the database is closed".into())
+}
+
+/// rusqlite's errors are not `Clone`; one failed commit answers many requests.
+fn duplicate(error: &rusqlite::Error) -> rusqlite::Error {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => rusqlite::Error::SqliteFailure(*code, message.clone()),
+        other => failure(ffi::SQLITE_ERROR, other.to_string()),
+    }
+}

@@ -1,0 +1,169 @@
+//! Queries that run on either engine from one SQL text: parameters as [`Value`]s, rows as
+//! [`Record`]s, and write transactions as lists of [`Step`]s. On SQLite they take the embedded
+//! fast path ([`super::embedded`]); on PostgreSQL they go through sqlx.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow};
+
+use super::{Store, StoreError};
+
+/// A statement parameter. SQL text uses `$1`, `$2`, ... on both engines (SQLite reads `$1` as a
+/// named parameter numbered by first appearance, which is its position).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+impl From<&str> for Value {
+    fn from(text: &str) -> Value {
+        Value::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(text: String) -> Value {
+        Value::Text(text)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(number: i64) -> Value {
+        Value::Int(number)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(value: Option<T>) -> Value {
+        value.map_or(Value::Null, Into::into)
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Value::Int(number) => ToSqlOutput::Borrowed(ValueRef::Integer(*number)),
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+/// `[Value::from(a), Value::from(b)]`, for reads (`&values![a, b]`) and steps.
+#[macro_export]
+macro_rules! values {
+    ($($value:expr),* $(,)?) => { [$($crate::store::query::Value::from($value)),*] };
+}
+
+fn bind_all<'q, O>(
+    mut query: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments<'q>>,
+    params: &'q [Value],
+) -> sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments<'q>> {
+    for param in params {
+        query = match param {
+            Value::Text(text) => query.bind(text.as_str()),
+            Value::Int(number) => query.bind(*number),
+            Value::Null => query.bind(Option::<String>::None),
+        };
+    }
+    query
+}
+
+/// What a step of a write transaction must change for the transaction to go ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Anything,
+    /// Exactly one row, or the whole transaction is undone: a claim ("mark this code used if
+    /// nobody has") that lost a race.
+    OneRow,
+}
+
+/// One statement of a write transaction.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub sql: String,
+    pub params: Vec<Value>,
+    pub expect: Expect,
+}
+
+impl Step {
+    pub fn new(sql: impl Into<String>, params: impl Into<Vec<Value>>) -> Step {
+        Step { sql: sql.into(), params: params.into(), expect: Expect::Anything }
+    }
+
+    /// This step must change exactly one row (see [`Expect::OneRow`]).
+    pub fn claim(sql: impl Into<String>, params: impl Into<Vec<Value>>) -> Step {
+        Step { sql: sql.into(), params: params.into(), expect: Expect::OneRow }
+    }
+}
+
+/// A row type both engines can produce: sqlx's `FromRow` for PostgreSQL, by column name for SQLite.
+pub trait Record: for<'r> FromRow<'r, AnyRow> + Send + Unpin + Sized {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// Implements [`Record::from_sqlite`] by reading each field from the column of its name.
+#[macro_export]
+macro_rules! sqlite_record {
+    ($type:ty { $($field:ident),* $(,)? }) => {
+        impl $crate::store::query::Record for $type {
+            fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self { $($field: row.get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+
+impl Store {
+    /// The first row of a read, if any.
+    pub async fn fetch_optional<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Option<T>, StoreError> {
+        match &self.embedded {
+            Some(embedded) => Ok(embedded.read(|conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+                rows.next()?.map(T::from_sqlite).transpose()
+            })?),
+            None => Ok(bind_all(sqlx::query_as::<_, T>(sql), params).fetch_optional(&self.reader).await?),
+        }
+    }
+
+    /// Every row of a read.
+    pub async fn fetch_all<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError> {
+        match &self.embedded {
+            Some(embedded) => Ok(embedded.read(|conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let rows = statement.query_map(rusqlite::params_from_iter(params.iter()), T::from_sqlite)?;
+                rows.collect()
+            })?),
+            None => Ok(bind_all(sqlx::query_as::<_, T>(sql), params).fetch_all(&self.reader).await?),
+        }
+    }
+
+    /// Runs `steps` in one transaction, durably committed before this returns. `Ok(false)`: a
+    /// step's [`Expect::OneRow`] guard failed and nothing was changed.
+    pub async fn write_all(&self, steps: Vec<Step>) -> Result<bool, StoreError> {
+        if let Some(embedded) = &self.embedded {
+            return Ok(embedded.write(steps).await?);
+        }
+        let mut tx = self.begin().await?;
+        for step in &steps {
+            let mut query = sqlx::query(&step.sql);
+            for param in &step.params {
+                query = match param {
+                    Value::Text(text) => query.bind(text.as_str()),
+                    Value::Int(number) => query.bind(*number),
+                    Value::Null => query.bind(Option::<String>::None),
+                };
+            }
+            let done = query.execute(&mut *tx).await?;
+            if step.expect == Expect::OneRow && done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
