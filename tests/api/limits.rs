@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::oauth::*;
-use crate::helpers::{location, Engine, TestApp};
+use crate::helpers::{encode, hidden_value, location, Engine, TestApp};
 use crate::on_both_engines;
 
 on_both_engines!(
@@ -17,6 +17,7 @@ on_both_engines!(
     authorization_requests_beyond_a_clients_rate_get_a_429_page,
     deeply_nested_json_is_refused_with_a_problem,
     an_overlong_scope_is_refused_with_an_oauth_error,
+    forwarded_for_is_ignored_unless_trusted,
 );
 
 fn retry_after(r: &reqwest::Response) -> i64 {
@@ -24,11 +25,11 @@ fn retry_after(r: &reqwest::Response) -> i64 {
 }
 
 fn with_wrong_secret(client: &Client) -> Client {
-    Client { id: client.id.clone(), secret: Some("tsk_cs_wrong".into()) }
+    Client { id: client.id.clone(), secret: Some("tes_sk_wrong".into()) }
 }
 
 async fn introspect(app: &TestApp, client: &Client) -> reqwest::Response {
-    post_as(app, "/oauth2/introspect", client, &[("token", "tat_unknown")]).await
+    post_as(app, "/oauth2/introspect", client, &[("token", "tes_at_unknown")]).await
 }
 
 async fn failed_client_authentications_are_throttled_before_the_secret_is_checked(engine: Engine) {
@@ -66,7 +67,7 @@ async fn failed_client_authentications_are_throttled_before_the_secret_is_checke
     }
     // Another client, and an unknown client id, are not affected.
     assert_eq!(introspect(&app, &bystander).await.status(), 200);
-    let unknown = Client { id: "app_unknown".into(), secret: Some("tsk_cs_x".into()) };
+    let unknown = Client { id: "app_unknown".into(), secret: Some("tes_sk_x".into()) };
     assert_eq!(introspect(&app, &unknown).await.status(), 401);
 }
 
@@ -80,18 +81,18 @@ async fn token_requests_beyond_a_clients_rate_get_429_slow_down(engine: Engine) 
     let refresh_token = t["refresh_token"].as_str().expect("rt").to_owned();
     let r = refresh(&app, &client, &refresh_token, None).await;
     assert_eq!(r.status(), 200, "the second request is within the rate");
-    let r = refresh(&app, &client, "trt_bogus", None).await;
+    let r = refresh(&app, &client, "tes_rt_bogus", None).await;
     assert_eq!(r.status(), 400, "the third is answered on its merits");
     assert_eq!(error_of(r).await, "invalid_grant");
 
-    let r = refresh(&app, &client, "trt_bogus", None).await;
+    let r = refresh(&app, &client, "tes_rt_bogus", None).await;
     assert_eq!(r.status(), 429);
     let wait = retry_after(&r);
     assert!((1..=20).contains(&wait), "one request comes back every 20 seconds, not {wait}");
     assert_eq!(error_of(r).await, "slow_down");
 
     // The rate is per client: another one is served.
-    let r = refresh(&app, &other, "trt_bogus", None).await;
+    let r = refresh(&app, &other, "tes_rt_bogus", None).await;
     assert_eq!(r.status(), 400);
 }
 
@@ -241,4 +242,39 @@ async fn oversized_headers_get_431() {
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     assert_eq!(reqwest::get(app.url("/healthz")).await.expect("GET").status(), 200);
+}
+
+/// Failed logins "from" ever-new `X-Forwarded-For` addresses are still counted against the real
+/// peer unless `trust_forwarded_for` is set; with it, the last hop is the address.
+async fn forwarded_for_is_ignored_unless_trusted(engine: Engine) {
+    async fn failed_login(app: &TestApp, forwarded_for: &str) -> u16 {
+        let browser = app.browser();
+        let page = browser.get_html("/login").await;
+        let csrf = hidden_value(&page, "csrf_token").expect("csrf");
+        let fields = [("csrf_token", csrf.as_str()), ("email", "nobody@example.com"), ("password", "wrong 12345")];
+        let fields: Vec<(&str, &str)> = fields.to_vec();
+        browser
+            .client
+            .post(app.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", forwarded_for)
+            .body(encode(&fields))
+            .send()
+            .await
+            .expect("POST")
+            .status()
+            .as_u16()
+    }
+    let limits = [("TESSERA_LOGIN_FAILURES_PER_ADDRESS", "2"), ("TESSERA_LOGIN_FAILURES_PER_ACCOUNT", "100")];
+    let app = TestApp::spawn_with(engine, &limits).await;
+    assert_eq!(failed_login(&app, "203.0.113.1").await, 400);
+    assert_eq!(failed_login(&app, "203.0.113.2").await, 400);
+    assert_eq!(failed_login(&app, "203.0.113.3").await, 429, "a forged header does not escape the limit");
+
+    let trusted = [limits[0], limits[1], ("TESSERA_TRUST_FORWARDED_FOR", "true")];
+    let app = TestApp::spawn_with(engine, &trusted).await;
+    assert_eq!(failed_login(&app, "198.51.100.7, 203.0.113.1").await, 400);
+    assert_eq!(failed_login(&app, "198.51.100.7, 203.0.113.1").await, 400);
+    assert_eq!(failed_login(&app, "198.51.100.7, 203.0.113.1").await, 429, "the last hop is counted");
+    assert_eq!(failed_login(&app, "203.0.113.1, 203.0.113.2").await, 400, "another last hop is not");
 }
