@@ -40,9 +40,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let raw = axum::body::to_bytes(request.into_body(), state.settings.http.max_body_bytes)
-            .await
-            .map_err(|_| ApiError::Malformed("the body is unreadable or too large".into()))?;
+        let limit = state.settings.http.max_body_bytes;
+        let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::TooLarge(limit)
+            } else {
+                ApiError::Malformed("the body could not be read".into())
+            }
+        })?;
         if nesting_depth(&raw) > MAX_JSON_DEPTH {
             return Err(ApiError::Malformed(format!("the body is nested deeper than {MAX_JSON_DEPTH} levels")));
         }

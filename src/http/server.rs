@@ -1,8 +1,8 @@
 //! The server loop: hyper's connection builder with the limits `axum::serve` does not expose.
 //!
 //! - a **header read timeout**: a client that has not sent its request line and headers within
-//!   `header_read_timeout` seconds (for example one trickling them byte by byte) is disconnected;
-//!   an idle keep-alive connection is closed after the same time;
+//!   `header_read_timeout` seconds (one that sends nothing, or trickles its headers byte by byte)
+//!   is disconnected; an idle keep-alive connection is closed after the same time;
 //! - a **header size limit**: request line plus headers over `max_header_bytes` get 431 and the
 //!   connection is closed (on HTTP/2, the header list is capped at the same size).
 //!
@@ -31,11 +31,12 @@ pub async fn serve(
     settings: &HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let header_read_timeout = Duration::from_secs(settings.header_read_timeout_secs);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(settings.header_read_timeout_secs))
+        .header_read_timeout(header_read_timeout)
         .max_buf_size(settings.max_header_bytes);
     builder
         .http2()
@@ -63,8 +64,19 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             app.clone().oneshot(request.map(Body::new))
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+        let builder = builder.clone();
+        // Watched from now on, so that shutdown waits for this connection too (at most the
+        // header read timeout if it never says anything).
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // The builder reads the first bytes to tell HTTP/1 from HTTP/2 before hyper's header
+            // timer starts, so a client that sends nothing at all is timed out here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(read)) if read > 0 => {}
+                _ => return,
+            }
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
             if let Err(e) = connection.await {
                 // A client that timed out, sent oversized headers or went away: not Tessera's fault.
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");

@@ -18,6 +18,7 @@ on_both_engines!(
     deeply_nested_json_is_refused_with_a_problem,
     an_overlong_scope_is_refused_with_an_oauth_error,
     forwarded_for_is_ignored_unless_trusted,
+    oversized_bodies_get_413_on_the_api_and_invalid_request_on_oauth_endpoints,
 );
 
 fn retry_after(r: &reqwest::Response) -> i64 {
@@ -216,6 +217,15 @@ async fn a_slow_client_is_disconnected_after_the_header_read_timeout() {
 
     let r = reqwest::get(app.url("/healthz")).await.expect("GET");
     assert_eq!(r.status(), 200);
+
+    // A client that connects and sends nothing at all is disconnected too.
+    let mut silent = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "a silent connection was not closed within 10 s");
+    assert!(started.elapsed() < Duration::from_secs(5), "closed too late: {:?}", started.elapsed());
+    assert!(answer.is_empty());
 }
 
 /// Request headers over `max_header_bytes` get 431 (or, if the client is still writing when the
@@ -277,4 +287,29 @@ async fn forwarded_for_is_ignored_unless_trusted(engine: Engine) {
     assert_eq!(failed_login(&app, "198.51.100.7, 203.0.113.1").await, 400);
     assert_eq!(failed_login(&app, "198.51.100.7, 203.0.113.1").await, 429, "the last hop is counted");
     assert_eq!(failed_login(&app, "203.0.113.1, 203.0.113.2").await, 400, "another last hop is not");
+}
+
+async fn oversized_bodies_get_413_on_the_api_and_invalid_request_on_oauth_endpoints(engine: Engine) {
+    let app = TestApp::spawn_with(engine, &[("TESSERA_MAX_BODY_BYTES", "4096")]).await;
+    let token = access_token(&app).await;
+    let big = json!({"name": "big", "description": "x".repeat(8192)}).to_string();
+    let r = reqwest::Client::new()
+        .post(app.url("/v1/caches"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.json::<Value>().await.expect("json")["detail"].as_str().expect("detail").contains("4096 bytes"));
+
+    let client = Client { id: "app_whoever".into(), secret: None };
+    let padding = "x".repeat(8192);
+    let r = post_as(&app, "/oauth2/token", &client, &[("grant_type", "refresh_token"), ("padding", &padding)]).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body["error_description"].as_str().expect("description").contains("too large"));
 }
