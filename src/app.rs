@@ -1,7 +1,6 @@
 //! The application: shared state, the one router that lists every route, and the server loop.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Settings;
 use crate::http::middleware::{request_log, security_headers};
+use crate::limits::Limits;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub settings: Settings,
     pub store: Store,
+    pub limits: Limits,
 }
 
 impl Deref for AppState {
@@ -32,7 +33,8 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(settings: Settings, store: Store) -> Self {
-        AppState(Arc::new(Inner { settings, store }))
+        let limits = Limits::new(&settings.limits);
+        AppState(Arc::new(Inner { settings, store, limits }))
     }
 }
 
@@ -69,8 +71,8 @@ pub async fn run(
     let janitor = crate::ops::janitor::spawn(state.store.clone());
     // With a provisioner configured, `serve` is its own agent: one process runs a small platform.
     let data_plane = crate::dataplane::spawn(state.store.clone(), state.settings.data_plane.clone());
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let http = state.settings.http.clone();
+    crate::http::server::serve(listener, router(state), &http, shutdown).await;
     janitor.abort();
     if let Some(task) = data_plane {
         task.abort();

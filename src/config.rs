@@ -19,6 +19,7 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     pub accounts: AccountSettings,
     pub http: HttpSettings,
+    pub limits: LimitSettings,
     /// Apply pending migrations when `serve` starts.
     pub migrate_on_start: bool,
     pub resources: ResourceSettings,
@@ -82,6 +83,24 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Take the client address from the last `X-Forwarded-For` hop (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// A client must send its request line and headers within this many seconds, or the
+    /// connection is closed (against clients that trickle bytes to hold connections open).
+    pub header_read_timeout_secs: u64,
+    /// Largest request line plus headers; larger requests get 431.
+    pub max_header_bytes: usize,
+}
+
+/// Per-client abuse limits, kept in each process's memory (see [`crate::limits`]).
+#[derive(Clone, Debug)]
+pub struct LimitSettings {
+    /// Failed client authentications per client id within `client_auth_window` before further
+    /// attempts get 429 without their secret being checked.
+    pub client_auth_failures: u32,
+    pub client_auth_window: i64,
+    /// Token requests per authenticated client per minute (a bucket that holds one minute's worth).
+    pub token_requests_per_minute: u32,
+    /// Authorization requests per client per minute.
+    pub authorize_requests_per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +134,12 @@ struct FileSettings {
     request_timeout: Option<u64>,
     max_body_bytes: Option<usize>,
     trust_forwarded_for: Option<bool>,
+    header_read_timeout: Option<u64>,
+    max_header_bytes: Option<usize>,
+    client_auth_failures: Option<i64>,
+    client_auth_window: Option<i64>,
+    token_requests_per_minute: Option<i64>,
+    authorize_requests_per_minute: Option<i64>,
     migrate_on_start: Option<bool>,
     regions: Option<String>,
     cache_host: Option<String>,
@@ -218,10 +243,41 @@ impl Settings {
         if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
             return Err(ConfigError::new("max_body_bytes", "must be between 1024 and 16777216"));
         }
+        let header_read_timeout = layer
+            .parsed::<u64>("header_read_timeout", "a whole number of seconds")?
+            .or(file.header_read_timeout)
+            .unwrap_or(10);
+        if !(1..=300).contains(&header_read_timeout) {
+            return Err(ConfigError::new("header_read_timeout", "must be between 1 and 300 seconds"));
+        }
+        let max_header_bytes = layer
+            .parsed::<usize>("max_header_bytes", "a whole number of bytes")?
+            .or(file.max_header_bytes)
+            .unwrap_or(16 * 1024);
+        // hyper's read buffer cannot be smaller than 8 KiB.
+        if !(8192..=1024 * 1024).contains(&max_header_bytes) {
+            return Err(ConfigError::new("max_header_bytes", "must be between 8192 and 1048576"));
+        }
         let http = HttpSettings {
             request_timeout_secs: request_timeout,
             max_body_bytes,
             trust_forwarded_for: layer.boolean("trust_forwarded_for")?.or(file.trust_forwarded_for).unwrap_or(false),
+            header_read_timeout_secs: header_read_timeout,
+            max_header_bytes,
+        };
+        let per_minute = |key: &str, file_value: Option<i64>, default: i64| -> Result<u32, ConfigError> {
+            let value = count(key, file_value, default)?;
+            u32::try_from(value).map_err(|_| ConfigError::new(key, "is too large"))
+        };
+        let limits = LimitSettings {
+            client_auth_failures: per_minute("client_auth_failures", file.client_auth_failures, 20)?,
+            client_auth_window: seconds("client_auth_window", file.client_auth_window, 5 * 60)?,
+            token_requests_per_minute: per_minute("token_requests_per_minute", file.token_requests_per_minute, 600)?,
+            authorize_requests_per_minute: per_minute(
+                "authorize_requests_per_minute",
+                file.authorize_requests_per_minute,
+                300,
+            )?,
         };
         let migrate_on_start = layer.boolean("migrate_on_start")?.or(file.migrate_on_start).unwrap_or(true);
 
@@ -253,6 +309,7 @@ impl Settings {
             oauth,
             accounts,
             http,
+            limits,
             migrate_on_start,
             resources,
             data_plane,
@@ -423,6 +480,12 @@ mod tests {
         assert_eq!(settings.oauth.refresh_token_ttl, 30 * 24 * 3600);
         assert!(settings.oauth.require_pkce);
         assert!(!settings.accounts.secure_cookies);
+        assert_eq!(settings.limits.client_auth_failures, 20);
+        assert_eq!(settings.limits.client_auth_window, 300);
+        assert_eq!(settings.limits.token_requests_per_minute, 600);
+        assert_eq!(settings.limits.authorize_requests_per_minute, 300);
+        assert_eq!(settings.http.header_read_timeout_secs, 10);
+        assert_eq!(settings.http.max_header_bytes, 16384);
     }
 
     #[test]
@@ -445,6 +508,11 @@ mod tests {
             ("TESSERA_ISSUER_URL", "ftp://x", "issuer_url"),
             ("TESSERA_DATABASE_URL", "mysql://x", "database_url"),
             ("TESSERA_REQUIRE_PKCE", "maybe", "TESSERA_REQUIRE_PKCE"),
+            ("TESSERA_CLIENT_AUTH_FAILURES", "0", "client_auth_failures"),
+            ("TESSERA_TOKEN_REQUESTS_PER_MINUTE", "lots", "TESSERA_TOKEN_REQUESTS_PER_MINUTE"),
+            ("TESSERA_AUTHORIZE_REQUESTS_PER_MINUTE", "2000000", "authorize_requests_per_minute"),
+            ("TESSERA_HEADER_READ_TIMEOUT", "0", "header_read_timeout"),
+            ("TESSERA_MAX_HEADER_BYTES", "1024", "max_header_bytes"),
         ];
         for (key, value, named) in cases {
             let error = load(&[(key, value)]).expect_err(key);

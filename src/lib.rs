@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod dataplane;
 pub mod grants;
 pub mod http;
+pub mod limits;
 pub mod oauth;
 pub mod ops;
 pub mod store;

@@ -40,15 +40,56 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let raw = axum::body::to_bytes(request.into_body(), state.settings.http.max_body_bytes)
-            .await
-            .map_err(|_| ApiError::Malformed("the body is unreadable or too large".into()))?;
+        let limit = state.settings.http.max_body_bytes;
+        let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::TooLarge(limit)
+            } else {
+                ApiError::Malformed("the body could not be read".into())
+            }
+        })?;
+        if nesting_depth(&raw) > MAX_JSON_DEPTH {
+            return Err(ApiError::Malformed(format!("the body is nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
         let value = serde_json::from_slice(&raw).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => ApiError::Validation(vec![FieldError::new("body", e.to_string())]),
             _ => ApiError::Malformed(format!("the body is not valid JSON: {e}")),
         })?;
         Ok(ApiJson { value, raw })
     }
+}
+
+/// The deepest nesting of arrays and objects a body may have. No request type needs more than a
+/// few levels; serde_json's own limit (128) would also refuse deeper ones, but this check is
+/// cheaper and does not depend on which type is being read.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// The deepest nesting of `[` and `{` in a JSON text (strings are skipped), without parsing it.
+/// Invalid JSON is left for the parser to refuse.
+pub fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -227,4 +268,17 @@ pub async fn conflict_or_replay(
         }
     }
     Err(ApiError::Conflict(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting_depth;
+
+    #[test]
+    fn nesting_depth_counts_brackets_outside_strings() {
+        assert_eq!(nesting_depth(b"1"), 0);
+        assert_eq!(nesting_depth(br#"{"a": [1, {"b": []}], "c": {}}"#), 4);
+        assert_eq!(nesting_depth(br#"{"a": "[[[{{{\"[[["}"#), 1);
+        assert_eq!(nesting_depth("[".repeat(5000).as_bytes()), 5000);
+    }
 }

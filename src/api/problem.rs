@@ -42,6 +42,8 @@ pub enum ApiError {
     NotFound(&'static str),
     Validation(Vec<FieldError>),
     Malformed(String),
+    /// The body is over `max_body_bytes` (the limit is given).
+    TooLarge(usize),
     UnsupportedMediaType,
     Conflict(String),
     IdempotencyMismatch,
@@ -88,6 +90,13 @@ impl IntoResponse for ApiError {
             ApiError::Malformed(why) => {
                 (StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", why, vec![])
             }
+            ApiError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                format!("The request body is larger than {limit} bytes."),
+                vec![],
+            ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",

@@ -56,20 +56,34 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The longest `scope` parameter accepted: every scope Tessera knows, repeated several times
+/// over, fits easily.
+pub const MAX_SCOPE_LEN: usize = 1024;
+const MAX_SCOPE_NAME_SHOWN: usize = 64;
+
 /// A set of scopes, kept in a fixed order so that its string form is canonical.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScopeSet(Vec<Scope>);
 
 impl ScopeSet {
-    /// Parses a space-separated list (RFC 6749 §3.3). An unknown scope is an error naming it.
+    /// Parses a space-separated list (RFC 6749 §3.3). An unknown scope is an error naming it;
+    /// a list longer than [`MAX_SCOPE_LEN`] is refused before it is looked at.
     pub fn parse(text: &str) -> Result<ScopeSet, String> {
+        if text.len() > MAX_SCOPE_LEN {
+            return Err(format!("scope is longer than {MAX_SCOPE_LEN} characters"));
+        }
         Self::from_names(text.split(' ').filter(|s| !s.is_empty()))
     }
 
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<ScopeSet, String> {
         let mut scopes = Vec::new();
         for name in names {
-            let scope = Scope::parse(name).ok_or_else(|| format!("unknown scope {name:?}"))?;
+            let scope = Scope::parse(name).ok_or_else(|| {
+                // The name is echoed back (in a redirect, too): never at any length.
+                let shown: String = name.chars().take(MAX_SCOPE_NAME_SHOWN).collect();
+                let more = if shown.len() < name.len() { "…" } else { "" };
+                format!("unknown scope {shown:?}{more}")
+            })?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);
             }
@@ -124,6 +138,10 @@ mod tests {
         assert!(ScopeSet::parse("caches:read admin").is_err());
         assert!(ScopeSet::parse("Caches:read").is_err(), "scopes are case-sensitive");
         assert!(ScopeSet::parse("").expect("empty is a set").is_empty());
+        let long = "caches:read ".repeat(100);
+        assert!(ScopeSet::parse(&long).expect_err("too long").contains("longer than 1024"));
+        let error = ScopeSet::parse(&"x".repeat(1000)).expect_err("unknown");
+        assert!(error.len() < 100, "{error}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod form;
 pub mod middleware;
+pub mod server;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -10,6 +10,7 @@ use crate::apps::{self, redirect_uri, App, ScopeSet};
 use crate::config::OAuthSettings;
 use crate::credentials::{random_token, sha256_hex};
 use crate::http::form::FormData;
+use crate::limits::RateLimiter;
 use crate::store::grants::AuthorizationRequestRow;
 use crate::store::{self, Store, StoreError};
 
@@ -25,6 +26,8 @@ pub enum AuthorizeError {
     Page(String),
     /// Sent back to the client's verified redirect URI.
     Redirect(ErrorRedirect),
+    /// This client sent too many authorization requests; shown here as a 429 page.
+    Throttled(crate::limits::Throttled),
     Internal(anyhow::Error),
 }
 
@@ -53,7 +56,13 @@ pub struct ValidRequest {
     pub code_challenge: Option<String>,
 }
 
-pub async fn validate(db: &Store, settings: &OAuthSettings, query: &FormData) -> Result<ValidRequest, AuthorizeError> {
+pub async fn validate(
+    db: &Store,
+    settings: &OAuthSettings,
+    rate: &RateLimiter,
+    query: &FormData,
+    now: i64,
+) -> Result<ValidRequest, AuthorizeError> {
     // 1. The client and its redirect URI, before anything else.
     let single = |name: &str| -> Result<Option<&str>, ()> {
         match query.all(name).as_slice() {
@@ -70,6 +79,7 @@ pub async fn validate(db: &Store, settings: &OAuthSettings, query: &FormData) ->
     let app = apps::find(db, client_id).await?.ok_or_else(|| {
         AuthorizeError::Page("The application asking for access is not registered with Tessera.".into())
     })?;
+    rate.take(&app.client_id, now).map_err(AuthorizeError::Throttled)?;
     let (redirect_uri, redirect_uri_given) = match single("redirect_uri") {
         Err(()) => return Err(AuthorizeError::Page("The request repeats redirect_uri.".into())),
         Ok(None) | Ok(Some("")) => match app.redirect_uris.as_slice() {

@@ -8,11 +8,20 @@ use percent_encoding::percent_decode_str;
 
 use crate::apps::{self, App};
 use crate::http::form::FormData;
+use crate::limits::FailureLimiter;
 use crate::store::Store;
 
 use super::OAuthError;
 
-pub async fn authenticate(db: &Store, headers: &HeaderMap, form: &FormData) -> Result<App, OAuthError> {
+/// Authenticates the client. Attempts are counted per client id in `failures`: once too many
+/// failed, the client id gets `slow_down` (429) before its secret is looked at.
+pub async fn authenticate(
+    db: &Store,
+    failures: &FailureLimiter,
+    headers: &HeaderMap,
+    form: &FormData,
+    now: i64,
+) -> Result<App, OAuthError> {
     let basic = basic_credentials(headers)?;
     let (client_id, secret) = match (basic, form.get("client_secret")) {
         (Some(_), Some(_)) => {
@@ -29,12 +38,21 @@ pub async fn authenticate(db: &Store, headers: &HeaderMap, form: &FormData) -> R
             (id, secret.map(str::to_owned))
         }
     };
+    failures.check(&client_id, now)?;
+    // Only registered clients are counted, so invented ids cannot fill the table.
     let app = apps::find(db, &client_id).await?.ok_or(OAuthError::InvalidClient)?;
-    match (app.is_public(), secret) {
-        (true, None) => Ok(app),
-        (false, Some(secret)) if app.secret_matches(&secret) => Ok(app),
-        _ => Err(OAuthError::InvalidClient),
+    // Counted before the check, so that parallel guesses cannot all pass under the limit.
+    failures.attempt(&client_id, now)?;
+    let authenticated = match (app.is_public(), secret) {
+        (true, None) => true,
+        (false, Some(secret)) => app.secret_matches(&secret),
+        _ => false,
+    };
+    if !authenticated {
+        return Err(OAuthError::InvalidClient);
     }
+    failures.forgive(&client_id);
+    Ok(app)
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, if present.

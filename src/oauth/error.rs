@@ -24,6 +24,10 @@ pub enum OAuthError {
     UnsupportedTokenType,
     #[error("invalid_scope: {0}")]
     InvalidScope(String),
+    /// A per-client limit was reached: 429 with `Retry-After` and the error code `slow_down`
+    /// (registered for token endpoint responses by RFC 8628 §3.5).
+    #[error("slow_down")]
+    SlowDown { retry_after: i64 },
     #[error("server_error")]
     Internal(#[from] anyhow::Error),
 }
@@ -31,6 +35,12 @@ pub enum OAuthError {
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         OAuthError::Internal(e.into())
+    }
+}
+
+impl From<crate::limits::Throttled> for OAuthError {
+    fn from(t: crate::limits::Throttled) -> Self {
+        OAuthError::SlowDown { retry_after: t.retry_after }
     }
 }
 
@@ -47,6 +57,7 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::UnsupportedTokenType => "unsupported_token_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::SlowDown { .. } => "slow_down",
             OAuthError::Internal(_) => "server_error",
         }
     }
@@ -58,6 +69,9 @@ impl OAuthError {
             OAuthError::InvalidGrant(d) => (*d).into(),
             OAuthError::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token".into(),
             OAuthError::UnsupportedTokenType => "token_type_hint must be access_token or refresh_token".into(),
+            OAuthError::SlowDown { retry_after } => {
+                format!("too many requests for this client; retry in {retry_after} seconds")
+            }
             OAuthError::Internal(_) => "the server could not complete the request".into(),
         }
     }
@@ -68,6 +82,7 @@ impl IntoResponse for OAuthError {
         let status = match &self {
             // RFC 6749 §5.2: 401 with WWW-Authenticate for a failed client authentication.
             OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthError::SlowDown { .. } => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Internal(e) if crate::store::is_unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -88,6 +103,11 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let OAuthError::SlowDown { retry_after } = self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                headers.insert(header::RETRY_AFTER, value);
+            }
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static(crate::store::RETRY_AFTER_SECONDS));
         }

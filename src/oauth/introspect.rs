@@ -20,10 +20,10 @@ pub async fn introspect(
     body: axum::body::Body,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&state, &headers, body).await?;
-    let client = client_auth::authenticate(&state.store, &headers, &form).await?;
+    let now = crate::time::now();
+    let client = client_auth::authenticate(&state.store, &state.limits.client_auth, &headers, &form, now).await?;
     let token =
         form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let now = crate::time::now();
     let db = &state.store;
     let (row, token_type) = if let Some(t) = PresentedSecret::parse(SecretKind::AccessToken, token) {
         (store::tokens::access(db, t.hash().as_str()).await?, "Bearer")

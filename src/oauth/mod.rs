@@ -23,7 +23,7 @@ pub mod revoke;
 pub mod token;
 
 use axum::extract::{Query, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -64,7 +64,7 @@ async fn authorize_endpoint(State(state): State<AppState>, RawQuery(query): RawQ
         Err(e) => return error_page(StatusCode::BAD_REQUEST, format!("The authorization request is malformed: {e}.")),
     };
     let now = crate::time::now();
-    match authorize::validate(&state.store, &state.settings.oauth, &query).await {
+    match authorize::validate(&state.store, &state.settings.oauth, &state.limits.authorize, &query, now).await {
         Ok(request) => match authorize::remember(&state.store, &request, now).await {
             Ok(challenge) => Redirect::to(&format!("/oauth2/consent?consent_challenge={challenge}")).into_response(),
             Err(e) => PageError::from(e).into_response(),
@@ -72,6 +72,17 @@ async fn authorize_endpoint(State(state): State<AppState>, RawQuery(query): RawQ
         Err(authorize::AuthorizeError::Page(message)) => error_page(StatusCode::BAD_REQUEST, message),
         Err(authorize::AuthorizeError::Redirect(r)) => {
             Redirect::to(&r.location(&state.settings.issuer())).into_response()
+        }
+        Err(authorize::AuthorizeError::Throttled(t)) => {
+            let message = format!(
+                "This application has sent too many authorization requests. Try again in {} seconds.",
+                t.retry_after
+            );
+            let mut page = error_page(StatusCode::TOO_MANY_REQUESTS, message);
+            if let Ok(value) = HeaderValue::from_str(&t.retry_after.to_string()) {
+                page.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            page
         }
         Err(authorize::AuthorizeError::Internal(e)) => PageError::Internal(e).into_response(),
     }

@@ -22,14 +22,14 @@ pub async fn revoke(
     body: axum::body::Body,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&state, &headers, body).await?;
-    let client = client_auth::authenticate(&state.store, &headers, &form).await?;
+    let now = crate::time::now();
+    let client = client_auth::authenticate(&state.store, &state.limits.client_auth, &headers, &form, now).await?;
     let token =
         form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     match form.get("token_type_hint") {
         None | Some("access_token") | Some("refresh_token") | Some("api_key") => {}
         Some(_) => return Err(OAuthError::UnsupportedTokenType),
     }
-    let now = crate::time::now();
     let db = &state.store;
     // The prefix says what the token is, so the hint is only a confirmation.
     if let Some(access) = PresentedSecret::parse(SecretKind::AccessToken, token) {

@@ -57,8 +57,9 @@ pub async fn token(
 ) -> Result<Response, OAuthError> {
     let form = read_form(&state, &headers, body).await?;
     let grant = grant_type(&form)?;
-    let client = client_auth::authenticate(&state.store, &headers, &form).await?;
     let now = crate::time::now();
+    let client = client_auth::authenticate(&state.store, &state.limits.client_auth, &headers, &form, now).await?;
+    state.limits.token.take(&client.client_id, now)?;
     let settings = &state.settings.oauth;
     let response = match grant {
         GrantType::AuthorizationCode => {

@@ -20,11 +20,15 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// The database answers; load balancers send traffic only while this is 200.
+/// The database answers and accepts writes; load balancers send traffic only while this is 200.
+/// A database that answers reads but refuses writes (disk full, read-only) is not ready: most
+/// requests write (tokens, sessions, audit), and they would answer 503.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.store.ping().await {
-        (StatusCode::OK, Json(json!({"status": "ready"})))
-    } else {
+    if !state.store.ping().await {
         (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unreachable"})))
+    } else if !state.store.accepts_writes(crate::time::now()).await {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database not writable"})))
+    } else {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
     }
 }

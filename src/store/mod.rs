@@ -138,6 +138,18 @@ impl Store {
         matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Ok(())))
     }
 
+    /// Whether the database accepts a write, for `/readyz`: a full disk, a read-only file or a
+    /// read-only PostgreSQL still answer [`ping`](Store::ping), but cannot serve most requests.
+    pub async fn accepts_writes(&self, now: i64) -> bool {
+        let attempt = sqlx::query(
+            "INSERT INTO readiness (id, checked_at) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(now)
+        .execute(&self.writer);
+        matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Ok(_)))
+    }
+
     /// The pool for reads that need no transaction.
     pub fn reader(&self) -> &AnyPool {
         &self.reader

@@ -130,3 +130,112 @@ async fn a_postgres_outage_answers_503_with_retry_after_and_tessera_recovers() {
     assert_eq!(http.get(app.url("/readyz")).send().await.expect("GET").status(), 200);
     let _ = admin.close().await;
 }
+
+/// A small tmpfs mounted over a directory for one test, unmounted when dropped. Mounting needs
+/// root (CAP_SYS_ADMIN); without it the test that asks is skipped with a note.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tessera-test", &path.display().to_string()])
+            .output()
+            .ok()?;
+        if out.status.success() {
+            Some(SmallDisk { path: path.to_owned() })
+        } else {
+            eprintln!("skipping the disk-full test: cannot mount a tmpfs ({})", String::from_utf8_lossy(&out.stderr));
+            None
+        }
+    }
+
+    /// Writes to a file until the disk is full (again, if something freed space since); removing
+    /// it frees the disk.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&filler).expect("open the filler");
+        for chunk in [1024 * 1024, 64 * 1024, 4096, 512, 1] {
+            let bytes = vec![0u8; chunk];
+            while file.write_all(&bytes).and_then(|()| file.flush()).is_ok() {}
+        }
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// SQLite on a full disk: writes answer 503 with `Retry-After` (`temporarily_unavailable` on the
+/// OAuth endpoints, problem+json on the API, a page in the console), never 500; reads still work;
+/// `/readyz` says the database is not writable; and once space is freed Tessera recovers by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_sqlite_answers_503_for_writes_and_tessera_recovers() {
+    use crate::helpers::oauth::{obtain_code, refresh, register, tokens, ALL_SCOPES, REDIRECT};
+    use crate::helpers::TestDatabase;
+    use serde_json::{json, Value};
+
+    let db = TestDatabase::create(Engine::Sqlite).await;
+    let Some(disk) = SmallDisk::mount(db.dir(), "8m") else { return };
+    let app = TestApp::spawn_on(db, &[]).await;
+    let browser = app.signed_in_user("user@example.com").await;
+    let client = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
+    let code = obtain_code(&app, &browser, &client, &[("scope", ALL_SCOPES)]).await;
+    let t = tokens(&app, &client, &code).await;
+    let token = t["access_token"].as_str().expect("at").to_owned();
+    let refresh_token = t["refresh_token"].as_str().expect("rt").to_owned();
+    let http = reqwest::Client::new();
+    let cache = |name: &str| json!({"name": name, "origin": {"database_type": "postgres", "host": "db.example.com", "port": 5432}});
+    let create = |name: &str| http.post(app.url("/v1/caches")).bearer_auth(&token).json(&cache(name)).send();
+
+    let filler = disk.fill();
+    let ready = http.get(app.url("/readyz")).send().await.expect("GET");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await.expect("json")["status"], "database not writable");
+
+    let r = create("while-full").await.expect("POST");
+    assert_eq!(r.status(), 503, "an API write");
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    disk.fill();
+    let r = refresh(&app, &client, &refresh_token, None).await;
+    assert_eq!(r.status(), 503, "a token request");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.json::<Value>().await.expect("json")["error"], "temporarily_unavailable");
+    // A small write may still find room in SQLite's own files; what must never happen is a 500.
+    disk.fill();
+    let r = browser.submit("/", "/workspaces", &[("name", "Full disk")]).await;
+    assert!(r.status() == 303 || r.status() == 503, "a console write: {}", r.status());
+    if r.status() == 503 {
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(r.text().await.expect("page").contains("Temporarily unavailable"));
+    }
+
+    let r = http.get(app.url("/v1/workspace")).bearer_auth(&token).send().await.expect("GET");
+    assert_eq!(r.status(), 200, "reads still work");
+    let r = http.get(app.url("/v1/caches")).bearer_auth(&token).send().await.expect("GET");
+    assert_eq!(r.status(), 200, "reads still work");
+
+    std::fs::remove_file(filler).expect("free the disk");
+    let mut recovered = false;
+    for _ in 0..50 {
+        if http.get(app.url("/readyz")).send().await.expect("GET").status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "ready again once the disk has room");
+    assert_eq!(create("after-full").await.expect("POST").status(), 201);
+    let r = refresh(&app, &client, &refresh_token, None).await;
+    assert_eq!(r.status(), 200, "the refresh token that failed to rotate still works");
+    drop(app);
+    drop(disk);
+}
