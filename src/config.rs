@@ -272,11 +272,11 @@ impl Settings {
         let limits = LimitSettings {
             client_auth_failures: per_minute("client_auth_failures", file.client_auth_failures, 20)?,
             client_auth_window: seconds("client_auth_window", file.client_auth_window, 5 * 60)?,
-            token_requests_per_minute: per_minute("token_requests_per_minute", file.token_requests_per_minute, 600)?,
+            token_requests_per_minute: per_minute("token_requests_per_minute", file.token_requests_per_minute, 6000)?,
             authorize_requests_per_minute: per_minute(
                 "authorize_requests_per_minute",
                 file.authorize_requests_per_minute,
-                300,
+                3000,
             )?,
         };
         let migrate_on_start = layer.boolean("migrate_on_start")?.or(file.migrate_on_start).unwrap_or(true);

@@ -61,6 +61,10 @@ struct Cli {
     /// Most codes to prepare for the code-exchange workload.
     #[arg(long, default_value_t = 100_000)]
     max_codes: usize,
+    /// Rows to add to the access-token table before measuring (half expired, half live), for
+    /// the growth case: e.g. 10000000.
+    #[arg(long, default_value_t = 0)]
+    filler_tokens: u64,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +92,7 @@ struct Options {
     only: Vec<Kind>,
     postgres_url: String,
     max_codes: usize,
+    filler_tokens: u64,
     server_cpu: Option<usize>,
 }
 
@@ -149,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         only: cli.only,
         postgres_url: cli.postgres_url,
         max_codes: cli.max_codes.max(1),
+        filler_tokens: cli.filler_tokens,
         server_cpu: None,
     };
     if options.duration.is_zero() {
@@ -207,6 +213,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         options.warmup.as_secs_f64(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0).max(cpus.len())
     );
+    if options.filler_tokens > 0 {
+        println!(
+            "Growth case: {} more rows (half expired, half live) were written into access_tokens before measuring.\n",
+            options.filler_tokens
+        );
+    }
     for run in &runs {
         println!(
             "## {}\n\nload average before {} / after {}; inputs prepared in {:.1} s\n",
@@ -345,6 +357,9 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
     // Token i was granted by user i % users, on that user's personal workspace.
     for token in access.iter().take(users) {
         prepare::caches(addr, token, 3).await?;
+    }
+    if options.filler_tokens > 0 {
+        prepare::filler_tokens(engine, &db.url, options.filler_tokens).await?;
     }
     let mut preparation_seconds = prepared_at.elapsed().as_secs_f64();
     eprintln!(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 
 use crate::http::{self, bearer, first_option, hidden_value, query_param, Browser, Conn, Header};
-use crate::server::admin;
+use crate::server::{admin, Engine};
 
 pub const PASSWORD: &str = "bench password 0123";
 pub const REDIRECT: &str = "https://partner.example/callback";
@@ -231,5 +231,48 @@ pub async fn caches(addr: SocketAddr, access_token: &str, count: usize) -> anyho
             bail!("creating a cache answered {}", reply.describe());
         }
     }
+    Ok(())
+}
+
+/// Grows the access-token table by `rows` rows written straight into the database, half of them
+/// expired and half live, with random hashes like real ones, all under one prepared grant: the
+/// table a long-running deployment carries, for the growth case of docs/performance.md. The
+/// expired half is also what the janitor then works off during the measurements.
+pub async fn filler_tokens(engine: Engine, database_url: &str, rows: u64) -> anyhow::Result<()> {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.context("cannot open the database")?;
+    let random_hash = match engine {
+        Engine::Sqlite => {
+            // Room for the table's pages while they are written; the server has its own caches.
+            conn.execute("PRAGMA cache_size = -262144").await?;
+            conn.execute("PRAGMA busy_timeout = 30000").await?;
+            "lower(hex(randomblob(32)))"
+        }
+        Engine::Postgres => "md5(random()::text) || md5(random()::text)",
+    };
+    let numbers = match engine {
+        Engine::Sqlite => {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) SELECT i FROM n"
+        }
+        Engine::Postgres => "SELECT i FROM generate_series(1, $1) AS i",
+    };
+    let sql = format!(
+        "INSERT INTO access_tokens (token_hash, grant_id, refresh_token_hash, scopes, created_at, expires_at)
+         SELECT {random_hash}, $2, {random_hash}, 'caches:read', $3 - 7200,
+                CASE WHEN i % 2 = 0 THEN $3 - 3600 ELSE $3 + 86400 END
+           FROM ({numbers}) AS numbers"
+    );
+    let (grant,): (String,) = sqlx::query_as("SELECT grant_id FROM access_tokens LIMIT 1").fetch_one(&mut conn).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let began = std::time::Instant::now();
+    let mut written = 0;
+    while written < rows {
+        let chunk = (rows - written).min(250_000);
+        sqlx::query(&sql).bind(chunk as i64).bind(&grant).bind(now).execute(&mut conn).await?;
+        written += chunk;
+        eprintln!("   filler tokens: {written} of {rows} written ({:.0} s)", began.elapsed().as_secs_f64());
+    }
+    let _ = conn.close().await;
     Ok(())
 }

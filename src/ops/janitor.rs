@@ -7,6 +7,9 @@ use tokio::task::JoinHandle;
 use crate::store::{self, Store};
 
 const BATCH: i64 = 500;
+/// The pause between batches, so that a large backlog of expired rows is worked off beside the
+/// requests instead of ahead of them.
+const PAUSE: Duration = Duration::from_millis(5);
 const PERIOD: Duration = Duration::from_secs(60);
 /// How long a POST's first response is remembered for `Idempotency-Key` retries.
 pub const IDEMPOTENCY_WINDOW: i64 = 24 * 3600;
@@ -23,17 +26,19 @@ pub fn spawn(db: Store) -> JoinHandle<()> {
     })
 }
 
-/// One pass: deletes expired rows batch by batch until none are left.
+/// One pass: deletes expired rows batch by batch until none are left. Each batch is one short
+/// transaction that queues with the requests' writes (on SQLite, in the same group commits).
 pub async fn sweep(db: &Store, now: i64) -> Result<u64, store::StoreError> {
     let mut total = 0;
     loop {
-        let removed = store::sessions::delete_expired(db.writer(), now, BATCH).await?
-            + store::tokens::delete_expired(db.writer(), now, BATCH).await?
-            + store::idempotency::delete_older_than(db.writer(), now - IDEMPOTENCY_WINDOW, BATCH).await?;
+        let mut batch = store::tokens::delete_expired(now, BATCH);
+        batch.push(store::sessions::delete_expired(now, BATCH));
+        batch.push(store::idempotency::delete_older_than(now - IDEMPOTENCY_WINDOW, BATCH));
+        let removed = db.write_counting(batch).await?;
         total += removed;
         if removed == 0 {
             return Ok(total);
         }
-        tokio::task::yield_now().await;
+        tokio::time::sleep(PAUSE).await;
     }
 }

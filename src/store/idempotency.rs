@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::query::Step;
 use super::StoreError;
 
 #[derive(Clone, Debug, FromRow)]
@@ -45,18 +46,11 @@ pub async fn insert<'c>(
 }
 
 /// Forgets up to `batch` responses remembered before `cutoff`.
-pub async fn delete_older_than<'c>(
-    db: impl Executor<'c, Database = Any>,
-    cutoff: i64,
-    batch: i64,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+/// Forgets up to `batch` remembered responses made before `cutoff`.
+pub fn delete_older_than(cutoff: i64, batch: i64) -> Step {
+    Step::new(
         "DELETE FROM idempotency_keys WHERE (principal, key) IN
            (SELECT principal, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+        crate::values![cutoff, batch],
     )
-    .bind(cutoff)
-    .bind(batch)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
 }

@@ -86,8 +86,10 @@ impl Store {
             let url = sqlite_url(database_url);
             let options = AnyConnectOptions::from_str(&url)?;
             let pool = |max| {
-                AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).after_connect(
-                    |conn, _meta| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // Foreign keys enforce the grant relations; WAL lets readers run beside the
                             // writer; the busy timeout covers other processes (such as `tessera admin`).
@@ -96,8 +98,13 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             Ok(())
                         })
-                    },
-                )
+                    })
+                    // When SQLite itself rolls a transaction back (disk full, I/O error), sqlx's
+                    // ROLLBACK on drop fails and leaves the connection counting a transaction that no
+                    // longer exists; every later `BEGIN` on it would fail. Such a connection is
+                    // closed instead of reused (a dropped transaction whose ROLLBACK is still queued
+                    // may be closed too: that costs one reconnect on an error path).
+                    .after_release(|conn, _meta| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             };
             let writer = pool(1).connect_with(options.clone()).await?;
             let reader = pool(8).connect_with(options).await?;

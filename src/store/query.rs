@@ -144,10 +144,20 @@ impl Store {
     /// Runs `steps` in one transaction, durably committed before this returns. `Ok(false)`: a
     /// step's [`Expect::OneRow`] guard failed and nothing was changed.
     pub async fn write_all(&self, steps: Vec<Step>) -> Result<bool, StoreError> {
+        Ok(self.write(steps).await?.is_some())
+    }
+
+    /// Runs `steps` (which have no guards) in one transaction: the number of rows they changed.
+    pub async fn write_counting(&self, steps: Vec<Step>) -> Result<u64, StoreError> {
+        Ok(self.write(steps).await?.unwrap_or(0))
+    }
+
+    async fn write(&self, steps: Vec<Step>) -> Result<Option<u64>, StoreError> {
         if let Some(embedded) = &self.embedded {
             return Ok(embedded.write(steps).await?);
         }
         let mut tx = self.begin().await?;
+        let mut total = 0;
         for step in &steps {
             let mut query = sqlx::query(&step.sql);
             for param in &step.params {
@@ -160,10 +170,11 @@ impl Store {
             let done = query.execute(&mut *tx).await?;
             if step.expect == Expect::OneRow && done.rows_affected() != 1 {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(None);
             }
+            total += done.rows_affected();
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(total))
     }
 }

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor};
 
+use super::query::Step;
 use super::users::UserRow;
 use super::StoreError;
 
@@ -45,18 +46,10 @@ pub async fn delete<'c>(db: impl Executor<'c, Database = Any>, token_hash: &str)
 }
 
 /// Removes up to `batch` expired sessions; returns how many went.
-pub async fn delete_expired<'c>(
-    db: impl Executor<'c, Database = Any>,
-    now: i64,
-    batch: i64,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM sessions WHERE token_hash IN
-           (SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)",
+/// Removes up to `batch` expired sessions.
+pub fn delete_expired(now: i64, batch: i64) -> Step {
+    Step::new(
+        "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)",
+        crate::values![now, batch],
     )
-    .bind(now)
-    .bind(batch)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
 }

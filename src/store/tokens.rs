@@ -173,26 +173,19 @@ pub async fn revoke_access<'c>(
 }
 
 /// Removes up to `batch` expired codes, tokens and authorization requests from each table.
-pub async fn delete_expired<'c>(
-    db: impl Executor<'c, Database = Any> + Copy,
-    now: i64,
-    batch: i64,
-) -> Result<u64, StoreError> {
-    let mut removed = 0;
-    for (table, key) in [
+pub fn delete_expired(now: i64, batch: i64) -> Vec<Step> {
+    [
         ("authorization_codes", "code_hash"),
         ("access_tokens", "token_hash"),
         ("refresh_tokens", "token_hash"),
         ("authorization_requests", "challenge_hash"),
-    ] {
-        let done = sqlx::query(&format!(
-            "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT $2)"
-        ))
-        .bind(now)
-        .bind(batch)
-        .execute(db)
-        .await?;
-        removed += done.rows_affected();
-    }
-    Ok(removed)
+    ]
+    .into_iter()
+    .map(|(table, key)| {
+        Step::new(
+            format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT $2)"),
+            values![now, batch],
+        )
+    })
+    .collect()
 }

@@ -411,13 +411,13 @@ async fn idempotency_keys_replay_the_first_response(engine: Engine) {
     // The janitor forgets responses after a day: the key then makes something new.
     let store = tessera::store::Store::connect(&p.app.db.url).await.expect("store");
     let later = tessera::time::now() + tessera::ops::janitor::IDEMPOTENCY_WINDOW + 60;
-    tessera::store::idempotency::delete_older_than(
-        store.writer(),
-        later - tessera::ops::janitor::IDEMPOTENCY_WINDOW,
-        500,
-    )
-    .await
-    .expect("forget");
+    store
+        .write_counting(vec![tessera::store::idempotency::delete_older_than(
+            later - tessera::ops::janitor::IDEMPOTENCY_WINDOW,
+            500,
+        )])
+        .await
+        .expect("forget");
     let again = send("retry-1", json!({"name": "other", "region": "us-east-1"})).await.expect("POST");
     assert_eq!(again.status(), 201, "a forgotten key is free again");
 }
