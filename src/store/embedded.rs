@@ -210,3 +210,96 @@ fn duplicate(error: &rusqlite::Error) -> rusqlite::Error {
         other => failure(ffi::SQLITE_ERROR, other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values;
+
+    fn database() -> (tempfile::TempDir, Embedded) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let setup = Connection::open(&path).expect("open");
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE codes (hash TEXT PRIMARY KEY, used INTEGER);
+                 CREATE TABLE tokens (hash TEXT PRIMARY KEY, code TEXT NOT NULL REFERENCES codes(hash));",
+            )
+            .expect("schema");
+        (dir, Embedded::open(&path).expect("embedded"))
+    }
+
+    fn exchange(code: &str, token: &str) -> Vec<Step> {
+        vec![
+            Step::claim("UPDATE codes SET used = 1 WHERE hash = $1 AND used = 0", values![code]),
+            Step::new("INSERT INTO tokens (hash, code) VALUES ($1, $2)", values![token, code]),
+        ]
+    }
+
+    fn count(db: &Embedded, sql: &str) -> i64 {
+        db.read(|conn| conn.query_row(sql, [], |row| row.get(0))).expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_claims_of_one_row_let_exactly_one_through() {
+        let (_dir, db) = database();
+        let db = std::sync::Arc::new(db);
+        let codes: Vec<Step> = (0..20)
+            .map(|i| Step::new("INSERT INTO codes (hash, used) VALUES ($1, 0)", values![format!("c{i}")]))
+            .collect();
+        assert_eq!(db.write(codes).await.expect("codes"), Some(20));
+
+        // Every code is claimed by five writers at once; they share group commits.
+        let mut writers = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            for attempt in 0..5 {
+                let db = db.clone();
+                writers.spawn(async move { db.write(exchange(&format!("c{i}"), &format!("t{i}-{attempt}"))).await });
+            }
+        }
+        let outcomes: Vec<_> = writers.join_all().await.into_iter().map(|r| r.expect("write")).collect();
+        assert_eq!(outcomes.iter().filter(|o| o.is_some()).count(), 20, "{outcomes:?}");
+        assert_eq!(count(&db, "SELECT count(*) FROM tokens"), 20, "a losing claim leaves no token behind");
+        assert_eq!(count(&db, "SELECT count(DISTINCT code) FROM tokens"), 20);
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_is_undone_alone_and_the_rest_are_durable() {
+        let (dir, db) = database();
+        let setup = vec![Step::new("INSERT INTO codes (hash, used) VALUES ('a', 0), ('b', 0)", [])];
+        db.write(setup).await.expect("codes");
+        let db = std::sync::Arc::new(db);
+        // The second write's claim succeeds but its insert breaks the foreign key: both of its
+        // steps are undone, while the writes around it in the same batch commit.
+        let (first, broken, last) = tokio::join!(
+            db.write(exchange("a", "t1")),
+            db.write(vec![
+                Step::claim("UPDATE codes SET used = 1 WHERE hash = 'b' AND used = 0", []),
+                Step::new("INSERT INTO tokens (hash, code) VALUES ('t2', 'missing')", []),
+            ]),
+            db.write(vec![Step::new("INSERT INTO codes (hash, used) VALUES ('c', 0)", [])]),
+        );
+        assert_eq!(first.expect("first"), Some(2));
+        assert!(broken.is_err(), "{broken:?}");
+        assert_eq!(last.expect("last"), Some(1));
+        db.close();
+
+        // A fresh connection sees exactly the committed writes.
+        let check = Connection::open(dir.path().join("t.db")).expect("open");
+        let used: i64 = check.query_row("SELECT used FROM codes WHERE hash = 'b'", [], |r| r.get(0)).expect("b");
+        assert_eq!(used, 0, "the broken write's claim was rolled back");
+        let tokens: i64 = check.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0)).expect("tokens");
+        assert_eq!(tokens, 1);
+        let codes: i64 = check.query_row("SELECT count(*) FROM codes", [], |r| r.get(0)).expect("codes");
+        assert_eq!(codes, 3);
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_refuses_writes_instead_of_hanging() {
+        let (_dir, db) = database();
+        db.close();
+        let refused = db.write(vec![Step::new("INSERT INTO codes (hash, used) VALUES ('x', 0)", [])]).await;
+        assert!(refused.is_err());
+    }
+}
