@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod console_resources;
 mod dataplane;
+mod fuzz_findings;
 mod oauth;
 mod ops;
 mod partner_app;
