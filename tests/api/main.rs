@@ -8,6 +8,7 @@ mod audit;
 mod browser;
 mod cli;
 mod console_resources;
+mod crash;
 mod dataplane;
 mod fuzz_findings;
 mod oauth;
