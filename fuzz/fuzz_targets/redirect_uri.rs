@@ -5,7 +5,8 @@
 //! the trimmed input, accepted again unchanged, with no fragment, wildcard, space or user info,
 //! and https (or http on loopback); a match is always one of the registered URIs; a confidential
 //! client matches by exact string equality only; a public client's non-exact match is loopback
-//! http differing from the registered URI in the port alone.
+//! http differing from the registered URI in the port alone. Logo and homepage URLs accepted are
+//! https with a host and no invisible characters.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -26,7 +27,13 @@ fuzz_target!(|data: &[u8]| {
 
     let mut registered = Vec::new();
     for candidate in &parts {
-        let _ = validate_https_url(candidate);
+        // Logo and homepage URLs end up in pages: https, a host, nothing invisible.
+        if let Ok(Some(url)) = validate_https_url(candidate) {
+            assert_eq!(url, candidate.trim());
+            assert!(!url.chars().any(|c| c.is_whitespace() || c.is_control()), "{url:?}");
+            let parsed = Url::parse(&url).expect("an accepted URL parses");
+            assert!(parsed.scheme() == "https" && parsed.host().is_some(), "{url:?}");
+        }
         if let Ok(uri) = validate(candidate) {
             assert_eq!(uri, candidate.trim());
             assert_eq!(validate(&uri).as_deref(), Ok(uri.as_str()), "validation is idempotent");
