@@ -44,6 +44,7 @@ pub struct CreatedApiKey {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// 1 to 80 characters, to recognise the key later.
+    #[schema(min_length = 1, max_length = 80)]
     pub name: String,
 }
 

@@ -44,6 +44,8 @@ pub struct Rule {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRule {
+    /// 1 to 63 characters of `a-z`, `0-9` and `-`.
+    #[schema(pattern = "^[a-z0-9-]{1,63}$")]
     pub name: String,
     #[serde(rename = "type")]
     pub rule_type: String,
@@ -55,6 +57,8 @@ pub struct CreateRule {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRule {
+    /// 1 to 63 characters of `a-z`, `0-9` and `-`.
+    #[schema(pattern = "^[a-z0-9-]{1,63}$")]
     pub name: Option<String>,
     #[serde(rename = "type")]
     pub rule_type: Option<String>,

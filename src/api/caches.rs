@@ -50,6 +50,8 @@ pub struct Origin {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCache {
+    /// 1 to 63 characters of `a-z`, `0-9` and `-`.
+    #[schema(pattern = "^[a-z0-9-]{1,63}$")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -61,6 +63,8 @@ pub struct CreateCache {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCache {
+    /// 1 to 63 characters of `a-z`, `0-9` and `-`.
+    #[schema(pattern = "^[a-z0-9-]{1,63}$")]
     pub name: Option<String>,
     pub description: Option<String>,
     pub origin: Option<OriginPatch>,

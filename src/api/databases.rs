@@ -41,8 +41,11 @@ pub struct Database {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDatabase {
+    /// 1 to 63 characters of `a-z`, `0-9` and `-`.
+    #[schema(pattern = "^[a-z0-9-]{1,63}$")]
     pub name: String,
     /// One of the operator's regions (see `TESSERA_REGIONS`).
+    #[schema(example = "us-east-1")]
     pub region: String,
     /// Require TLS connections (default false; the Redis data plane does not offer TLS yet).
     pub tls: Option<bool>,

@@ -12,12 +12,15 @@ pub mod workspace;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use problem::PROBLEM_JSON;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,7 +45,7 @@ impl Modify for BearerScheme {
 
 /// The `/v1` routes and their OpenAPI description, built together.
 pub fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(workspace::show))
         .routes(routes!(caches::list, caches::create))
         .routes(routes!(caches::get, caches::update, caches::delete))
@@ -53,7 +56,49 @@ pub fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(databases::get, databases::delete))
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::delete))
-        .split_for_parts()
+        .split_for_parts();
+    shared_responses(&mut document);
+    (router, document)
+}
+
+/// What every route shares but no handler annotation says: problem bodies are
+/// `application/problem+json` (RFC 9457); a request whose body or query string cannot be read at
+/// all (not JSON, not UTF-8, a malformed `Idempotency-Key`) is a 400 before the handler's own
+/// checks; and a body that is not sent as JSON is a 415.
+fn shared_responses(document: &mut OpenApiDoc) {
+    let problem = || {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description("a problem (RFC 9457)")
+                .content(PROBLEM_JSON, Content::new(Some(Ref::from_schema_name("Problem"))))
+                .build(),
+        )
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for response in operation.responses.responses.values_mut() {
+                let RefOr::T(response) = response else { continue };
+                let is_problem = response.content.get("application/json").is_some_and(
+                    |c| matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location == "#/components/schemas/Problem"),
+                );
+                if is_problem {
+                    if let Some(content) = response.content.shift_remove("application/json") {
+                        response.content.insert(PROBLEM_JSON.to_owned(), content);
+                    }
+                }
+            }
+            let has_body = operation.request_body.is_some();
+            let has_query = operation.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+            let responses = &mut operation.responses.responses;
+            if has_body || has_query {
+                responses.entry("400".to_owned()).or_insert_with(problem);
+            }
+            if has_body {
+                responses.entry("415".to_owned()).or_insert_with(problem);
+            }
+        }
+    }
 }
 
 pub fn routes() -> Router<AppState> {

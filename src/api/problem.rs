@@ -10,6 +10,9 @@ use utoipa::ToSchema;
 use crate::oauth::bearer::BearerError;
 use crate::store::StoreError;
 
+/// The media type of every error body (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -141,7 +144,7 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String, erro
         errors,
     };
     let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 

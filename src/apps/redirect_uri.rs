@@ -104,7 +104,11 @@ pub fn validate_https_url(input: &str) -> Result<Option<String>, String> {
         return Err(format!("must be at most {MAX_URI_LEN} characters"));
     }
     match Url::parse(text) {
-        Ok(url) if url.scheme() == "https" && url.host().is_some() && !text.chars().any(char::is_whitespace) => {
+        Ok(url)
+            if url.scheme() == "https"
+                && url.host().is_some()
+                && !text.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
             Ok(Some(text.to_owned()))
         }
         _ => Err("must be an https:// URL".into()),
@@ -171,6 +175,17 @@ mod tests {
         assert!(validate_https_url("https://p.example/logo.png").is_ok());
         for bad in ["javascript:alert(1)", "http://p.example/", "data:image/png;base64,AAAA", "//p.example"] {
             assert!(validate_https_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn logo_and_homepage_urls_refuse_control_characters() {
+        // Found by the redirect_uri fuzz target ("https:/p\u{5}" was accepted): the URL parser
+        // percent-encodes control characters, so the check must look at the text as given.
+        for bad in
+            ["https:/p\u{5}", "https://p.example/a\u{1}b", "https://p.example/\u{7f}", "https://p.example/x\u{9b}"]
+        {
+            assert!(validate_https_url(bad).is_err(), "{bad:?}");
         }
     }
 }

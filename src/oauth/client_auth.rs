@@ -56,7 +56,7 @@ pub async fn authenticate(
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, if present.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
     let value = value.to_str().map_err(|_| OAuthError::InvalidClient)?;
     let Some((scheme, encoded)) = value.split_once(' ') else { return Err(OAuthError::InvalidClient) };

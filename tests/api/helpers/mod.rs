@@ -236,6 +236,16 @@ impl TestApp {
         TestApp { base, db: self.db.alias(), settings, shutdown: None, server: None, process: Some(process) }
     }
 
+    /// Kills a `tessera serve` process with SIGKILL (no graceful shutdown, nothing flushed) and
+    /// waits for it to be gone. The database stays, for a restart.
+    pub fn kill(mut self) {
+        let mut process = self.process.take().expect("kill() is for servers started as processes");
+        // std's Child::kill sends SIGKILL on Unix.
+        process.0.kill().expect("SIGKILL the server");
+        let status = process.0.wait().expect("wait for the killed server");
+        assert!(!status.success(), "the server was killed, not stopped: {status:?}");
+    }
+
     /// Stops the server and waits for it, keeping the database for a restart.
     pub async fn stop(mut self) -> TestDatabase {
         if let Some(tx) = self.shutdown.take() {
