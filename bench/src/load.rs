@@ -61,14 +61,14 @@ pub struct Inputs {
     pub users: usize,
 }
 
-enum Step {
+pub(crate) enum Step {
     Done,
     Failed(String),
     /// The worker has nothing left to send (its codes or chains are used up).
     Exhausted,
 }
 
-struct Worker {
+pub(crate) struct Worker {
     id: usize,
     sent: usize,
     chains: Vec<String>,
@@ -76,7 +76,26 @@ struct Worker {
 }
 
 impl Worker {
-    async fn setup(id: usize, kind: Kind, addr: SocketAddr, inputs: &Inputs) -> anyhow::Result<(Worker, Conn)> {
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Hands this worker refresh chains to walk.
+    pub(crate) fn take_chains(&mut self, chains: Vec<String>) {
+        self.chains = chains;
+    }
+
+    /// The newest token of each chain this worker walked.
+    pub(crate) fn give_chains(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.chains)
+    }
+
+    pub(crate) async fn setup(
+        id: usize,
+        kind: Kind,
+        addr: SocketAddr,
+        inputs: &Inputs,
+    ) -> anyhow::Result<(Worker, Conn)> {
         let mut worker = Worker { id, sent: 0, chains: Vec::new(), login: None };
         if kind == Kind::Login {
             // A browser's first visit: an anonymous cookie and the login form's CSRF token.
@@ -91,7 +110,7 @@ impl Worker {
         Ok((worker, Conn::open(addr).await?))
     }
 
-    async fn step(&mut self, kind: Kind, inputs: &Inputs, conn: &mut Conn) -> anyhow::Result<Step> {
+    pub(crate) async fn step(&mut self, kind: Kind, inputs: &Inputs, conn: &mut Conn) -> anyhow::Result<Step> {
         let n = self.sent;
         self.sent += 1;
         let pick = |list: &[String]| list[(self.id + n * 7) % list.len()].clone();

@@ -8,6 +8,7 @@ mod load;
 mod prepare;
 mod report;
 mod server;
+mod soak;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -65,6 +66,16 @@ struct Cli {
     /// the growth case: e.g. 10000000.
     #[arg(long, default_value_t = 0)]
     filler_tokens: u64,
+    /// Instead of the workloads: a mixed load held for this many seconds at --soak-share of the
+    /// mix's peak rate, reported per --soak-interval (e.g. --soak 600).
+    #[arg(long)]
+    soak: Option<u64>,
+    /// The share of the peak rate the soak offers.
+    #[arg(long, default_value_t = 0.8)]
+    soak_share: f64,
+    /// Seconds per row of the soak's report.
+    #[arg(long, default_value_t = 60)]
+    soak_interval: u64,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +104,7 @@ struct Options {
     postgres_url: String,
     max_codes: usize,
     filler_tokens: u64,
+    soak: Option<(Duration, f64, Duration)>,
     server_cpu: Option<usize>,
 }
 
@@ -155,6 +167,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         postgres_url: cli.postgres_url,
         max_codes: cli.max_codes.max(1),
         filler_tokens: cli.filler_tokens,
+        soak: cli.soak.map(|s| {
+            (
+                Duration::from_secs(s.max(1)),
+                cli.soak_share.clamp(0.05, 1.0),
+                Duration::from_secs(cli.soak_interval.max(1)),
+            )
+        }),
         server_cpu: None,
     };
     if options.duration.is_zero() {
@@ -228,13 +247,16 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             run.preparation_seconds
         );
         println!("{}", report::table(run));
+        if let Some(soak) = &run.soak {
+            println!("### Soak\n\n{}", soak::table(soak));
+        }
         for m in &run.rows {
             for sample in &m.error_samples {
                 println!("error sample, {}: {sample}", m.kind.label());
             }
         }
     }
-    if !smoke {
+    if !smoke && options.soak.is_none() {
         println!("## Targets (issue 9)\n");
         for v in report::verdicts(&runs) {
             println!("- {} {}", if v.holds { "holds:" } else { "MISSED:" }, v.what);
@@ -380,6 +402,41 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         }))
     };
 
+    if let Some((duration, share, interval)) = options.soak {
+        let plan = soak::SoakPlan {
+            concurrency,
+            probe: Duration::from_secs(10),
+            duration,
+            interval,
+            share,
+            server_pid: tessera.pid(),
+        };
+        let result = soak::run(addr, inputs(Vec::new())?, &plan).await?;
+        for i in &result.intervals {
+            eprintln!(
+                "   soak {:>5.0} s: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  server RSS {:.1} MiB",
+                i.ended_after.as_secs_f64(),
+                i.rps,
+                i.p50_ms,
+                i.p99_ms,
+                i.errors,
+                i.server_rss_mib
+            );
+            for sample in &i.samples {
+                eprintln!("      error: {sample}");
+            }
+        }
+        tessera.stop().await?;
+        return Ok(EngineRun {
+            engine,
+            rows,
+            load_before,
+            load_after: server::load_average(),
+            preparation_seconds,
+            soak: Some(result),
+        });
+    }
+
     let order = [
         Kind::Introspect,
         Kind::BearerGet,
@@ -418,5 +475,5 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         rows.push(m);
     }
     tessera.stop().await?;
-    Ok(EngineRun { engine, rows, load_before, load_after: server::load_average(), preparation_seconds })
+    Ok(EngineRun { engine, rows, load_before, load_after: server::load_average(), preparation_seconds, soak: None })
 }

@@ -11,6 +11,7 @@ pub struct EngineRun {
     pub load_before: String,
     pub load_after: String,
     pub preparation_seconds: f64,
+    pub soak: Option<crate::soak::Soak>,
 }
 
 impl EngineRun {
@@ -23,7 +24,8 @@ impl EngineRun {
     }
 
     pub fn errors(&self) -> u64 {
-        self.rows.iter().map(|m| m.errors).sum()
+        let soak = self.soak.as_ref().map_or(0, |s| s.intervals.iter().map(|i| i.errors).sum());
+        self.rows.iter().map(|m| m.errors).sum::<u64>() + soak
     }
 }
 

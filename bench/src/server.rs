@@ -267,6 +267,16 @@ pub fn admin(bin: &Path, database_url: &str, args: &[&str]) -> anyhow::Result<se
     serde_json::from_slice(&out.stdout).context("tessera admin printed no JSON")
 }
 
+/// A process's resident memory, MiB (0 if it cannot be read).
+pub fn rss_mib(pid: u32) -> f64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0.0 };
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    kib.unwrap_or(0.0) / 1024.0
+}
+
 /// CPU time, in clock ticks, spent so far by a process (all its threads).
 pub fn process_ticks(pid: u32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
