@@ -482,8 +482,8 @@ mod tests {
         assert!(!settings.accounts.secure_cookies);
         assert_eq!(settings.limits.client_auth_failures, 20);
         assert_eq!(settings.limits.client_auth_window, 300);
-        assert_eq!(settings.limits.token_requests_per_minute, 600);
-        assert_eq!(settings.limits.authorize_requests_per_minute, 300);
+        assert_eq!(settings.limits.token_requests_per_minute, 6000);
+        assert_eq!(settings.limits.authorize_requests_per_minute, 3000);
         assert_eq!(settings.http.header_read_timeout_secs, 10);
         assert_eq!(settings.http.max_header_bytes, 16384);
     }
