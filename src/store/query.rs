@@ -104,13 +104,23 @@ pub trait Record: for<'r> FromRow<'r, AnyRow> + Send + Unpin + Sized {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
-/// Implements [`Record::from_sqlite`] by reading each field from the column of its name.
+/// Implements [`Record::from_sqlite`] by reading the fields from the columns in the order they
+/// are listed, which must be the query's column order. Reading by position rather than by name
+/// spares a name lookup per field and row (5% of a bearer GET's CPU); debug builds (the tests)
+/// check that every position holds the column of the field's name.
 #[macro_export]
 macro_rules! sqlite_record {
     ($type:ty { $($field:ident),* $(,)? }) => {
         impl $crate::store::query::Record for $type {
             fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                Ok(Self { $($field: row.get(stringify!($field))?),* })
+                let mut column = 0..;
+                Ok(Self {
+                    $($field: {
+                        let at = column.next().unwrap_or_default();
+                        debug_assert_eq!(row.as_ref().column_name(at).ok(), Some(stringify!($field)));
+                        row.get(at)?
+                    }),*
+                })
             }
         }
     };

@@ -46,11 +46,9 @@ sqlite_record!(IssuedRow {
 
 impl Record for CodeRow {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(CodeRow {
-            issued: IssuedRow::from_sqlite(row)?,
-            redirect_uri: row.get("redirect_uri")?,
-            code_challenge: row.get("code_challenge")?,
-        })
+        // The code's own columns follow the ten of the issued row (see `CODE`).
+        debug_assert_eq!(row.as_ref().column_name(10).ok(), Some("redirect_uri"));
+        Ok(CodeRow { issued: IssuedRow::from_sqlite(row)?, redirect_uri: row.get(10)?, code_challenge: row.get(11)? })
     }
 }
 
