@@ -30,10 +30,6 @@ const STATEMENT_CACHE: usize = 64;
 /// cache starts empty whenever another connection has written since its last read, which on a
 /// busy server is nearly every read. The map only reserves address space.
 const MMAP_BYTES: i64 = 1 << 30;
-const WAL_LIMIT_BYTES: i64 = 64 << 20;
-/// The committer's page cache: token issue inserts random keys into several indexes, and on a
-/// large table every miss is a read from the WAL or the file (SQLite's default is 2 MiB).
-const COMMITTER_CACHE_KIB: i64 = 64 * 1024;
 
 #[derive(Debug)]
 pub struct Embedded {
@@ -46,7 +42,6 @@ impl Embedded {
     /// Opens the database file that sqlx already created and migrated, and starts the committer.
     pub fn open(path: &Path) -> rusqlite::Result<Embedded> {
         let writer = connect(path)?;
-        writer.pragma_update(None, "cache_size", -COMMITTER_CACHE_KIB)?;
         let (sender, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("tessera-sqlite-commit".into())
@@ -101,8 +96,6 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-    // A checkpointed WAL is cut back to this size instead of keeping its largest size forever.
-    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
     Ok(conn)
 }
 
