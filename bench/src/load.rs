@@ -321,13 +321,7 @@ pub async fn measure(kind: Kind, addr: SocketAddr, inputs: Arc<Inputs>, plan: &P
     };
     let seconds = end.saturating_duration_since(window_start).as_secs_f64().max(1e-9);
     let requests = latencies.len() as u64;
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
-        latencies[rank.clamp(1, latencies.len()) - 1] as f64 / 1e6
-    };
+    let percentile = |p: f64| percentile_ms(&latencies, p);
     let hz = server::ticks_per_second();
     let per_request = |ticks: u64| ticks as f64 / hz * 1e6 / requests.max(1) as f64;
     let snapshot_seconds = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
@@ -352,6 +346,15 @@ pub async fn measure(kind: Kind, addr: SocketAddr, inputs: Arc<Inputs>, plan: &P
         other_load: if total > 0 { busy.saturating_sub(ours) as f64 / total as f64 } else { 0.0 },
         ran_out,
     })
+}
+
+/// The `p`th percentile (nearest rank) of sorted latencies in nanoseconds, in milliseconds.
+pub(crate) fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
 }
 
 struct Snapshot {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::anyhow;
 
 use crate::http::Conn;
-use crate::load::{Inputs, Kind, Step, Worker};
+use crate::load::{percentile_ms, Inputs, Kind, Step, Worker};
 use crate::server;
 
 const MIX: [Kind; 16] = [
@@ -172,13 +172,7 @@ async fn phase(
         samples.truncate(3);
         let ended_after = (interval * (i as u32 + 1)).min(length);
         let seconds = (ended_after.as_secs_f64() - interval.as_secs_f64() * i as f64).max(1e-9);
-        let percentile = |p: f64| {
-            if latencies.is_empty() {
-                return 0.0;
-            }
-            let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
-            latencies[rank.clamp(1, latencies.len()) - 1] as f64 / 1e6
-        };
+        let percentile = |p: f64| percentile_ms(&latencies, p);
         intervals.push(Interval {
             ended_after,
             requests: latencies.len() as u64,
