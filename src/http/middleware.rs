@@ -7,9 +7,21 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+
 use crate::credentials::new_id;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids only need to be unique, not secret: a random prefix drawn once per process
+/// keeps processes apart, and a counter keeps this process's requests apart without drawing
+/// random bytes for each one.
+fn next_request_id() -> String {
+    static PROCESS: LazyLock<String> = LazyLock::new(|| new_id("req"));
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{:x}", *PROCESS, SEQUENCE.fetch_add(1, Ordering::Relaxed))
+}
 
 /// Security headers on every response; a handler may set its own, which then win.
 pub async fn security_headers(request: Request, next: Next) -> Response {
@@ -50,7 +62,7 @@ pub async fn request_log(mut request: Request, next: Next) -> Response {
             !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| new_id("req"));
+        .unwrap_or_else(next_request_id);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
