@@ -6,13 +6,28 @@
 //! costs, and WAL readers never wait for writers.
 //!
 //! Writes go to one committer thread. It takes every write waiting at that moment, runs each in
-//! its own savepoint inside one `BEGIN IMMEDIATE` transaction, and answers them only after the
-//! single `COMMIT` returned (`synchronous = FULL`: the WAL is on disk). That is group commit: one
-//! fsync for many token issues, no response before its rows are durable, and a write that fails
-//! its guard or its statements is undone alone without touching its neighbours.
+//! its own savepoint inside one `BEGIN IMMEDIATE` transaction, and commits them together: a write
+//! that fails its guard or its statements is undone alone without touching its neighbours.
+//!
+//! No write is answered before its rows are on disk, but the committer does not wait for the
+//! disk itself. It commits with `synchronous = NORMAL` (the WAL is written, not yet flushed) and
+//! hands the batch to a second thread, the flusher, which fsyncs the WAL file and only then
+//! answers every request of the batches committed before that fsync began. Meanwhile the
+//! committer already runs the next batch. Group commit with a pipelined flush: one fsync serves
+//! many token issues, and the CPU work of a batch overlaps the disk wait of the one before.
+//!
+//! A committed batch is visible to readers a moment before it is durable. Nothing a reader can
+//! learn in that moment outlives a power failure unnoticed: the new secrets have not been handed
+//! to anyone yet, and a later commit that depends on the batch lands after it in the same WAL.
+//! If an fsync fails, the flusher answers with the error and the committer refuses every later
+//! write: after a failed fsync the kernel may have dropped the pages, so nothing written since
+//! can be trusted to be durable (the process must be restarted, as PostgreSQL does).
 
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{ffi, Connection, OpenFlags};
@@ -39,13 +54,30 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Opens the database file that sqlx already created and migrated, and starts the committer.
+    /// Opens the database file that sqlx already created and migrated, and starts the committer
+    /// and its flusher.
     pub fn open(path: &Path) -> rusqlite::Result<Embedded> {
         let writer = connect(path)?;
+        let journal: String = writer.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        let flusher = if journal.eq_ignore_ascii_case("wal") {
+            let wal = WalFile::open(&wal_path(path))
+                .map_err(|e| failure(ffi::SQLITE_CANTOPEN, format!("cannot open the write-ahead log: {e}")))?;
+            Some(Flusher::start(Box::new(move || wal.sync()))?)
+        } else {
+            None
+        };
+        Self::start(path, writer, flusher)
+    }
+
+    fn start(path: &Path, writer: Connection, flusher: Option<Flusher>) -> rusqlite::Result<Embedded> {
+        if flusher.is_some() {
+            // The flusher makes each batch durable before it is answered (see the module docs).
+            writer.pragma_update(None, "synchronous", "NORMAL")?;
+        }
         let (sender, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("tessera-sqlite-commit".into())
-            .spawn(move || commit_loop(writer, jobs))
+            .spawn(move || commit_loop(writer, jobs, flusher))
             .map_err(|e| failure(ffi::SQLITE_CANTOPEN, format!("cannot start the committer thread: {e}")))?;
         Ok(Embedded { path: path.to_owned(), readers: Mutex::new(Vec::new()), committer: Mutex::new(Some(sender)) })
     }
@@ -97,6 +129,77 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     Ok(conn)
+}
+
+fn wal_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// The WAL file, held open so that it can be fsynced without going through SQLite.
+struct WalFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl WalFile {
+    fn open(path: &Path) -> std::io::Result<WalFile> {
+        // SQLite created it when the database entered WAL mode; it stays while any connection is
+        // open, and ours are open as long as the server runs.
+        Ok(WalFile { path: path.to_owned(), file: File::open(path)? })
+    }
+
+    /// Flushes everything written to the WAL so far. Should the file at the path ever have been
+    /// replaced (it is deleted only when the last connection closes), the new one is flushed too.
+    fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()?;
+        let held = self.file.metadata()?;
+        match std::fs::metadata(&self.path) {
+            Ok(current) if (current.dev(), current.ino()) == (held.dev(), held.ino()) => Ok(()),
+            Ok(_) => File::open(&self.path)?.sync_data(),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+type Flush = Box<dyn FnMut() -> std::io::Result<()> + Send>;
+
+/// The thread that makes committed batches durable and answers them.
+struct Flusher {
+    batches: mpsc::Sender<Vec<WriteJob>>,
+    /// Cleared for good by a failed flush.
+    healthy: Arc<AtomicBool>,
+}
+
+impl Flusher {
+    fn start(mut flush: Flush) -> rusqlite::Result<Flusher> {
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (batches, committed) = mpsc::channel::<Vec<WriteJob>>();
+        let flag = healthy.clone();
+        std::thread::Builder::new()
+            .name("tessera-sqlite-flush".into())
+            .spawn(move || {
+                while let Ok(first) = committed.recv() {
+                    // Every batch already committed is covered by the fsync that starts now.
+                    let mut waiting = vec![first];
+                    waiting.extend(committed.try_iter());
+                    let flushed = match flush() {
+                        Ok(()) => Ok(()),
+                        Err(e) => {
+                            flag.store(false, Ordering::SeqCst);
+                            tracing::error!(error = %e, "fsync of the SQLite write-ahead log failed; refusing writes until restarted");
+                            Err(failure(ffi::SQLITE_IOERR_FSYNC, format!("fsync of the write-ahead log failed: {e}")))
+                        }
+                    };
+                    for job in waiting.into_iter().flatten() {
+                        job.finish(flushed.as_ref().map(|_| ()));
+                    }
+                }
+            })
+            .map_err(|e| failure(ffi::SQLITE_CANTOPEN, format!("cannot start the flusher thread: {e}")))?;
+        Ok(Flusher { batches, healthy })
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -161,38 +264,58 @@ fn run_in_savepoint(conn: &Connection, steps: &[Step]) -> rusqlite::Result<Optio
     applied
 }
 
-fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>, flusher: Option<Flusher>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+        batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        if flusher.as_ref().is_some_and(|f| !f.healthy.load(Ordering::SeqCst)) {
+            let refused = failure(ffi::SQLITE_IOERR_FSYNC, "an earlier fsync of the write-ahead log failed".into());
+            batch.into_iter().for_each(|job| job.finish(Err(&refused)));
+            continue;
         }
-        commit_batch(&conn, batch);
+        let batch = match commit_batch(&conn, batch) {
+            Ok(committed) => committed,
+            Err((failed, error)) => {
+                failed.into_iter().for_each(|job| job.finish(Err(&error)));
+                continue;
+            }
+        };
+        match &flusher {
+            // If the flusher is gone, so is any guarantee: the send fails and the jobs inside are
+            // dropped, which their requests see as a closed store.
+            Some(flusher) => drop(flusher.batches.send(batch)),
+            None => batch.into_iter().for_each(|job| job.finish(Ok(()))),
+        }
     }
 }
 
-fn commit_batch(conn: &Connection, mut batch: Vec<WriteJob>) {
+/// Runs and commits one batch: the jobs to answer once durable, or every job with the error
+/// that undid the whole transaction.
+fn commit_batch(
+    conn: &Connection,
+    mut batch: Vec<WriteJob>,
+) -> Result<Vec<WriteJob>, (Vec<WriteJob>, rusqlite::Error)> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return batch.into_iter().for_each(|job| job.finish(Err(&e)));
+        return Err((batch, e));
     }
     for index in 0..batch.len() {
         let result = batch[index].run(conn);
         if let Err(e) = result {
             if conn.is_autocommit() {
                 // The transaction is gone, and with it every earlier job's changes.
-                return batch.into_iter().for_each(|job| job.finish(Err(&e)));
+                return Err((batch, e));
             }
         }
     }
-    let commit = conn.execute_batch("COMMIT");
-    if commit.is_err() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(batch),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err((batch, e))
+        }
     }
-    let commit = commit.as_ref().map(|_| ());
-    batch.into_iter().for_each(|job| job.finish(commit));
 }
 
 fn failure(code: std::os::raw::c_int, message: String) -> rusqlite::Error {
@@ -293,6 +416,45 @@ mod tests {
         assert_eq!(tokens, 1);
         let codes: i64 = check.query_row("SELECT count(*) FROM codes", [], |r| r.get(0)).expect("codes");
         assert_eq!(codes, 3);
+    }
+
+    fn with_flush(flush: Flush) -> (tempfile::TempDir, Embedded) {
+        let (dir, db) = database();
+        db.close();
+        let path = dir.path().join("t.db");
+        let flusher = Flusher::start(flush).expect("flusher");
+        (dir, Embedded::start(&path, connect(&path).expect("writer"), Some(flusher)).expect("embedded"))
+    }
+
+    #[tokio::test]
+    async fn a_write_is_answered_only_after_a_flush_that_began_after_its_commit() {
+        let flushes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = flushes.clone();
+        let (_dir, db) = with_flush(Box::new(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }));
+        for round in 1..=3 {
+            let written =
+                db.write(vec![Step::new("INSERT INTO codes (hash, used) VALUES ($1, 0)", values![round])]).await;
+            assert_eq!(written.expect("write"), Some(1));
+            assert!(flushes.load(Ordering::SeqCst) >= round as usize, "answered before its flush");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_fails_its_writes_and_every_later_one() {
+        let (dir, db) = with_flush(Box::new(|| Err(std::io::Error::other("the disk went away"))));
+        let first = db.write(vec![Step::new("INSERT INTO codes (hash, used) VALUES ('a', 0)", [])]).await;
+        let code = first.expect_err("unflushed").sqlite_error_code();
+        assert_eq!(code, Some(rusqlite::ErrorCode::SystemIoFailure));
+        let later = db.write(vec![Step::new("INSERT INTO codes (hash, used) VALUES ('b', 0)", [])]).await;
+        assert!(later.is_err(), "a write after a failed fsync must be refused: {later:?}");
+        db.close();
+        let check = Connection::open(dir.path().join("t.db")).expect("open");
+        let b: i64 = check.query_row("SELECT count(*) FROM codes WHERE hash = 'b'", [], |r| r.get(0)).expect("b");
+        assert_eq!(b, 0, "the refused write did not run");
     }
 
     #[tokio::test]
