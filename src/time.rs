@@ -4,6 +4,10 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// `2026-11-23 11:42:07 UTC`, for the audit log.
 pub fn display_seconds(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0)

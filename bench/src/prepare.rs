@@ -234,22 +234,29 @@ pub async fn caches(addr: SocketAddr, access_token: &str, count: usize) -> anyho
     Ok(())
 }
 
-/// Grows the access-token table by `rows` rows written straight into the database, half of them
-/// expired and half live, with random hashes like real ones, all under one prepared grant: the
-/// table a long-running deployment carries, for the growth case of docs/performance.md. The
-/// expired half is also what the janitor then works off during the measurements.
+/// Grows the access-token table by `rows` rows written straight into the database, all under one
+/// prepared grant: the table a long-running deployment carries, for the growth case of
+/// docs/performance.md. Keys are shaped like the server's (an issue-time part that sorts in
+/// issue order, then a random hash), older than any token the server issues; the older half has
+/// expired, as it would have with one token lifetime, and is what the janitor then works off
+/// during the measurements.
 pub async fn filler_tokens(engine: Engine, database_url: &str, rows: u64) -> anyhow::Result<()> {
     use sqlx::{Connection, Executor};
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(database_url).await.context("cannot open the database")?;
-    let random_hash = match engine {
+    // Eight digits of row number stand in for the issue time: they sort before every real
+    // token key, whose issue-time part begins with a letter after its leading zero.
+    let (token_key, random_hash) = match engine {
         Engine::Sqlite => {
             // Room for the table's pages while they are written; the server has its own caches.
             conn.execute("PRAGMA cache_size = -262144").await?;
             conn.execute("PRAGMA busy_timeout = 30000").await?;
-            "lower(hex(randomblob(32)))"
+            ("printf('%08d', $4 + i) || lower(hex(randomblob(32)))", "lower(hex(randomblob(32)))")
         }
-        Engine::Postgres => "md5(random()::text) || md5(random()::text)",
+        Engine::Postgres => (
+            "lpad(($4 + i)::text, 8, '0') || md5(random()::text) || md5(random()::text)",
+            "md5(random()::text) || md5(random()::text)",
+        ),
     };
     let numbers = match engine {
         Engine::Sqlite => {
@@ -259,8 +266,8 @@ pub async fn filler_tokens(engine: Engine, database_url: &str, rows: u64) -> any
     };
     let sql = format!(
         "INSERT INTO access_tokens (token_hash, grant_id, refresh_token_hash, scopes, created_at, expires_at)
-         SELECT {random_hash}, $2, {random_hash}, 'caches:read', $3 - 7200,
-                CASE WHEN i % 2 = 0 THEN $3 - 3600 ELSE $3 + 86400 END
+         SELECT {token_key}, $2, {random_hash}, 'caches:read', $3 - 7200,
+                CASE WHEN $4 + i <= $5 THEN $3 - 3600 ELSE $3 + 86400 END
            FROM ({numbers}) AS numbers"
     );
     let (grant,): (String,) = sqlx::query_as("SELECT grant_id FROM access_tokens LIMIT 1").fetch_one(&mut conn).await?;
@@ -269,7 +276,14 @@ pub async fn filler_tokens(engine: Engine, database_url: &str, rows: u64) -> any
     let mut written = 0;
     while written < rows {
         let chunk = (rows - written).min(250_000);
-        sqlx::query(&sql).bind(chunk as i64).bind(&grant).bind(now).execute(&mut conn).await?;
+        sqlx::query(&sql)
+            .bind(chunk as i64)
+            .bind(&grant)
+            .bind(now)
+            .bind(written as i64)
+            .bind((rows / 2) as i64)
+            .execute(&mut conn)
+            .await?;
         written += chunk;
         eprintln!("   filler tokens: {written} of {rows} written ({:.0} s)", began.elapsed().as_secs_f64());
     }

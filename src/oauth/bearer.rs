@@ -128,7 +128,7 @@ impl FromRequestParts<AppState> for Bearer {
             });
         }
         let token = PresentedSecret::parse(SecretKind::AccessToken, token).ok_or(BearerError::InvalidToken)?;
-        let row = store::tokens::live_access(db, token.hash().as_str(), crate::time::now())
+        let row = store::tokens::live_access(db, &token.token_key(), crate::time::now())
             .await
             .map_err(|e| BearerError::Internal(e.into()))?
             .ok_or(BearerError::InvalidToken)?;

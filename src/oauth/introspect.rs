@@ -26,9 +26,9 @@ pub async fn introspect(
         form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let db = &state.store;
     let (row, token_type) = if let Some(t) = PresentedSecret::parse(SecretKind::AccessToken, token) {
-        (store::tokens::access(db, t.hash().as_str()).await?, "Bearer")
+        (store::tokens::access(db, &t.token_key()).await?, "Bearer")
     } else if let Some(t) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
-        (store::tokens::refresh(db, t.hash().as_str()).await?, "refresh_token")
+        (store::tokens::refresh(db, &t.token_key()).await?, "refresh_token")
     } else {
         (None, "")
     };

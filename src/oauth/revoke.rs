@@ -33,13 +33,14 @@ pub async fn revoke(
     let db = &state.store;
     // The prefix says what the token is, so the hint is only a confirmation.
     if let Some(access) = PresentedSecret::parse(SecretKind::AccessToken, token) {
-        if let Some(row) = store::tokens::access(db, access.hash().as_str()).await? {
+        let key = access.token_key();
+        if let Some(row) = store::tokens::access(db, &key).await? {
             if row.client_id == client.client_id {
-                store::tokens::revoke_access(db.writer(), access.hash().as_str(), now).await?;
+                store::tokens::revoke_access(db.writer(), &key, now).await?;
             }
         }
     } else if let Some(refresh) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
-        if let Some(row) = store::tokens::refresh(db, refresh.hash().as_str()).await? {
+        if let Some(row) = store::tokens::refresh(db, &refresh.token_key()).await? {
             if row.client_id == client.client_id {
                 crate::grants::revoke_by_application(db, &row.grant_id, &client.client_id, now).await?;
             }

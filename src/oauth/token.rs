@@ -89,19 +89,13 @@ pub fn issue(
 ) -> (Vec<Step>, TokenResponse) {
     let access = IssuedSecret::generate(SecretKind::AccessToken);
     let refresh = IssuedSecret::generate(SecretKind::RefreshToken);
-    let refresh_hash = refresh.hash();
+    let refresh_key = refresh.token_key();
     let steps = vec![
-        store::tokens::insert_refresh(
-            refresh_hash.as_str(),
-            grant_id,
-            refresh_scopes,
-            now,
-            now + settings.refresh_token_ttl,
-        ),
+        store::tokens::insert_refresh(&refresh_key, grant_id, refresh_scopes, now, now + settings.refresh_token_ttl),
         store::tokens::insert_access(
-            access.hash().as_str(),
+            &access.token_key(),
             grant_id,
-            refresh_hash.as_str(),
+            &refresh_key,
             access_scopes,
             now,
             now + settings.access_token_ttl,

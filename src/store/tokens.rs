@@ -1,5 +1,6 @@
-//! Authorization codes, access tokens and refresh tokens, each keyed by the SHA-256 of its value
-//! and hanging off a grant.
+//! Authorization codes, access tokens and refresh tokens, hanging off a grant. Codes are keyed by
+//! the SHA-256 of their value; access and refresh tokens by their token key (issue time, then
+//! SHA-256; see `credentials`).
 
 use sqlx::{Any, Executor, FromRow};
 
@@ -105,17 +106,17 @@ pub async fn code(db: &Store, code_hash: &str) -> Result<Option<CodeRow>, StoreE
     db.fetch_optional(CODE, &values![code_hash]).await
 }
 
-pub async fn refresh(db: &Store, token_hash: &str) -> Result<Option<IssuedRow>, StoreError> {
-    db.fetch_optional(REFRESH, &values![token_hash]).await
+pub async fn refresh(db: &Store, token_key: &str) -> Result<Option<IssuedRow>, StoreError> {
+    db.fetch_optional(REFRESH, &values![token_key]).await
 }
 
-pub async fn access(db: &Store, token_hash: &str) -> Result<Option<IssuedRow>, StoreError> {
-    db.fetch_optional(ACCESS, &values![token_hash]).await
+pub async fn access(db: &Store, token_key: &str) -> Result<Option<IssuedRow>, StoreError> {
+    db.fetch_optional(ACCESS, &values![token_key]).await
 }
 
 /// A live access token for the API: unexpired, unrevoked, under a live grant.
-pub async fn live_access(db: &Store, token_hash: &str, now: i64) -> Result<Option<IssuedRow>, StoreError> {
-    db.fetch_optional(LIVE_ACCESS, &values![token_hash, now]).await
+pub async fn live_access(db: &Store, token_key: &str, now: i64) -> Result<Option<IssuedRow>, StoreError> {
+    db.fetch_optional(LIVE_ACCESS, &values![token_key, now]).await
 }
 
 /// Marks a code used, exactly once: the transaction is undone if it already was.
@@ -128,24 +129,24 @@ pub fn claim_code(code_hash: &str, now: i64) -> Step {
 
 /// Marks a refresh token rotated, exactly once: the transaction is undone if another request
 /// rotated it first or it was revoked meanwhile.
-pub fn rotate_refresh(token_hash: &str, now: i64) -> Step {
+pub fn rotate_refresh(token_key: &str, now: i64) -> Step {
     Step::claim(
         "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL AND revoked_at IS NULL",
-        values![now, token_hash],
+        values![now, token_key],
     )
 }
 
-pub fn insert_refresh(token_hash: &str, grant_id: &str, scopes: &str, now: i64, expires_at: i64) -> Step {
+pub fn insert_refresh(token_key: &str, grant_id: &str, scopes: &str, now: i64, expires_at: i64) -> Step {
     Step::new(
         "INSERT INTO refresh_tokens (token_hash, grant_id, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        values![token_hash, grant_id, scopes, now, expires_at],
+        values![token_key, grant_id, scopes, now, expires_at],
     )
 }
 
 pub fn insert_access(
-    token_hash: &str,
+    token_key: &str,
     grant_id: &str,
-    refresh_token_hash: &str,
+    refresh_token_key: &str,
     scopes: &str,
     now: i64,
     expires_at: i64,
@@ -153,18 +154,18 @@ pub fn insert_access(
     Step::new(
         "INSERT INTO access_tokens (token_hash, grant_id, refresh_token_hash, scopes, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
-        values![token_hash, grant_id, refresh_token_hash, scopes, now, expires_at],
+        values![token_key, grant_id, refresh_token_key, scopes, now, expires_at],
     )
 }
 
 pub async fn revoke_access<'c>(
     db: impl Executor<'c, Database = Any>,
-    token_hash: &str,
+    token_key: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
         .bind(now)
-        .bind(token_hash)
+        .bind(token_key)
         .execute(db)
         .await?;
     Ok(())

@@ -52,7 +52,7 @@ async fn a_user_creates_a_confidential_app_and_sees_its_secret_exactly_once(engi
     let html = r.text().await.expect("body");
     let client_id = code_by_id(&html, "client-id").expect("client id shown");
     let secret = code_by_id(&html, "client-secret").expect("secret shown");
-    assert!(secret.starts_with("tes_sk_") && secret.len() == 7 + 43 + 6, "{secret}");
+    assert!(secret.starts_with("tes_sk_") && secret.len() == 7 + 8 + 43 + 6, "{secret}");
     assert!(html.contains("it will not be shown again"));
     assert!(html.contains("data-copy=\"client-secret\""), "copy button");
 

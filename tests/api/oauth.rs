@@ -26,6 +26,7 @@ on_both_engines!(
     token_endpoint_errors_follow_rfc_6749,
     pkce_is_enforced_and_plain_or_downgrade_is_refused,
     refresh_rotates_narrows_and_detects_reuse,
+    tokens_issued_before_issue_times_still_work_until_they_expire,
     concurrent_refreshes_with_one_token_let_exactly_one_succeed,
     revocation_and_introspection_follow_rfc_7009_and_7662,
     metadata_describes_every_endpoint,
@@ -476,6 +477,71 @@ async fn refresh_rotates_narrows_and_detects_reuse(engine: Engine) {
     assert_eq!(api_status(&app, &at3).await, 401);
     let r = refresh(&app, &client, t3["refresh_token"].as_str().expect("rt"), None).await;
     assert_eq!(error_of(r).await, "invalid_grant");
+}
+
+/// Tokens issued before secrets carried their issue time are 8 characters shorter and stored
+/// under the bare SHA-256 of the token. Rewriting two issued tokens' rows that way recreates them.
+async fn tokens_issued_before_issue_times_still_work_until_they_expire(engine: Engine) {
+    use tessera::credentials::{sha256_hex, PresentedSecret, SecretKind};
+    let (app, browser, client) = setup(engine, &[]).await;
+    let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
+    let mut earlier = Vec::new();
+    for _ in 0..2 {
+        let t = tokens(&app, &client, &obtain_code(&app, &browser, &client, &[]).await).await;
+        let mut pair = Vec::new();
+        for (table, kind, field) in [
+            ("access_tokens", SecretKind::AccessToken, "access_token"),
+            ("refresh_tokens", SecretKind::RefreshToken, "refresh_token"),
+        ] {
+            let issued = t[field].as_str().expect("token");
+            let key = PresentedSecret::parse(kind, issued).expect("parses").token_key();
+            let old = secret_from_before_issue_times(kind.prefix());
+            let sql = format!("UPDATE {table} SET token_hash = $1 WHERE token_hash = $2");
+            let changed = sqlx::query(&sql)
+                .bind(sha256_hex(old.as_bytes()))
+                .bind(&key)
+                .execute(store.writer())
+                .await
+                .expect("rewrite")
+                .rows_affected();
+            assert_eq!(changed, 1, "{table}: the issued token is stored under its token key");
+            pair.push(old);
+        }
+        earlier.push(pair);
+    }
+    let (at, rt) = (earlier[0][0].as_str(), earlier[0][1].as_str());
+
+    assert_eq!(api_status(&app, at).await, 200, "bearer");
+    let r = post_as(&app, "/oauth2/introspect", &client, &[("token", at)]).await;
+    assert_eq!(r.json::<Value>().await.expect("json")["active"], true, "introspection");
+    let other_at = earlier[1][0].as_str();
+    let r = post_as(&app, "/oauth2/revoke", &client, &[("token", other_at)]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(api_status(&app, other_at).await, 401, "revocation finds an earlier token");
+
+    let r = refresh(&app, &client, rt, None).await;
+    assert_eq!(r.status(), 200, "refresh of an earlier token");
+    let t2: Value = r.json().await.expect("json");
+    let at2 = t2["access_token"].as_str().expect("at");
+    // The rotated token is found again, so presenting it twice is caught as reuse.
+    let r = refresh(&app, &client, rt, None).await;
+    assert_eq!(error_of(r).await, "invalid_grant");
+    assert_eq!(api_status(&app, at2).await, 401, "reuse revoked the grant");
+    assert_eq!(api_status(&app, at).await, 401);
+}
+
+/// `prefix` + 43 random base62 characters + the CRC-32 checksum: a secret as issued before.
+fn secret_from_before_issue_times(prefix: &str) -> String {
+    const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut value = format!("{prefix}{}", tessera::credentials::random_token());
+    let mut n = crc32fast::hash(value.as_bytes());
+    let mut checksum = [b'0'; 6];
+    for slot in checksum.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    value.push_str(std::str::from_utf8(&checksum).expect("ascii"));
+    value
 }
 
 async fn concurrent_refreshes_with_one_token_let_exactly_one_succeed(engine: Engine) {

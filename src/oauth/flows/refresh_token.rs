@@ -23,8 +23,8 @@ pub async fn refresh(
     let Some(token) = PresentedSecret::parse(SecretKind::RefreshToken, presented) else {
         return Err(OAuthError::InvalidGrant("the refresh token is invalid"));
     };
-    let token_hash = token.hash();
-    let row = store::tokens::refresh(db, token_hash.as_str())
+    let token_key = token.token_key();
+    let row = store::tokens::refresh(db, &token_key)
         .await?
         .ok_or(OAuthError::InvalidGrant("the refresh token is invalid"))?;
     if row.client_id != client.client_id {
@@ -54,7 +54,7 @@ pub async fn refresh(
     };
 
     // RFC 6749 §6: the new refresh token keeps the original scope; the access token may be narrower.
-    let mut steps = vec![store::tokens::rotate_refresh(token_hash.as_str(), now)];
+    let mut steps = vec![store::tokens::rotate_refresh(&token_key, now)];
     let (issued, response) = issue(settings, &row.grant_id, &access_scopes.to_string(), &row.scopes, now);
     steps.extend(issued);
     if !db.write_all(steps).await? {
