@@ -15,9 +15,7 @@ use crate::oauth::bearer::Bearer;
 use crate::store;
 use crate::store::databases::DatabaseRow;
 
-use super::extract::{
-    commit_created, conflict_or_replay, finish_page, paging, resource_name, rfc3339, validated, ApiJson, Idempotency,
-};
+use super::extract::{finish_page, paging, resource_name, rfc3339, validated, write_created, ApiJson, Idempotency};
 use super::problem::{ApiError, FieldError, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,19 +125,12 @@ pub async fn create(
     validated(errors)?;
     let now = crate::time::now();
     let row = DatabaseRow::requested(&bearer.workspace_id, input.name, input.region, input.tls.unwrap_or(false), now);
-    let mut tx = state.store.begin().await?;
-    if let Err(e) = store::databases::insert(&mut *tx, &row).await {
-        drop(tx);
-        return match e.is_unique_violation() {
-            true => {
-                conflict_or_replay(&state.store, &idempotency, format!("a database named {} already exists", row.name))
-                    .await
-            }
-            false => Err(e.into()),
-        };
-    }
     let body = serde_json::to_value(to_json(&row, has_data_plane(&state))).map_err(|e| ApiError::Internal(e.into()))?;
-    commit_created(&state.store, tx, idempotency, body, now).await
+    let steps = vec![store::databases::insert(&row)];
+    write_created(&state.store, steps, idempotency, body, now, || {
+        format!("a database named {} already exists", row.name)
+    })
+    .await
 }
 
 /// Get a database, including its connection details once it is active.

@@ -16,6 +16,7 @@ use crate::credentials::sha256_hex;
 use crate::http::form::FormData;
 use crate::oauth::bearer::Bearer;
 use crate::store::idempotency::StoredResponse;
+use crate::store::query::Step;
 use crate::store::{self, Page, Store, Tx};
 
 use super::problem::{ApiError, FieldError};
@@ -204,19 +205,46 @@ impl Idempotency {
         }
     }
 
-    /// Remembers the response inside the transaction that made it. `false` means a concurrent
-    /// request with the same key committed first: the caller drops its transaction and replays.
-    pub async fn record(&self, tx: &mut Tx, status: StatusCode, body: &Value, now: i64) -> Result<bool, ApiError> {
+    /// The step that remembers the response in the transaction that made it; its claim fails
+    /// when a concurrent request with the same key committed first.
+    fn remember(&self, status: StatusCode, body: &Value, now: i64) -> Step {
         let stored = StoredResponse {
             request_hash: self.request_hash.clone(),
             status: i64::from(status.as_u16()),
             body: body.to_string(),
         };
-        match store::idempotency::insert(&mut **tx, &self.principal, &self.key, &stored, now).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e.into()),
+        store::idempotency::remember(&self.principal, &self.key, &stored, now)
+    }
+
+    /// Remembers the response inside the transaction that made it. `false` means a concurrent
+    /// request with the same key committed first: the caller drops its transaction and replays.
+    pub async fn record(&self, tx: &mut Tx, status: StatusCode, body: &Value, now: i64) -> Result<bool, ApiError> {
+        Ok(self.remember(status, body, now).run(tx).await? == 1)
+    }
+}
+
+/// Creates a resource with `steps` in one write (on SQLite it joins the group commit), remembers
+/// the response under the idempotency key in the same transaction, and answers 201. A unique
+/// violation among the steps is a conflict, answered with `conflict`, unless a concurrent
+/// request with the same key made the resource, whose response is then replayed.
+pub async fn write_created(
+    db: &Store,
+    mut steps: Vec<Step>,
+    idempotency: Option<Idempotency>,
+    body: Value,
+    now: i64,
+    conflict: impl FnOnce() -> String,
+) -> Result<Response, ApiError> {
+    if let Some(idem) = &idempotency {
+        steps.push(idem.remember(StatusCode::CREATED, &body, now));
+    }
+    match db.write_all(steps).await {
+        Ok(true) => Ok((StatusCode::CREATED, Json(body)).into_response()),
+        Ok(false) => {
+            conflict_or_replay(db, &idempotency, "a concurrent request used this Idempotency-Key".into()).await
         }
+        Err(e) if e.is_unique_violation() => conflict_or_replay(db, &idempotency, conflict()).await,
+        Err(e) => Err(e.into()),
     }
 }
 

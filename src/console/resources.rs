@@ -245,8 +245,8 @@ pub async fn create_database(
     let now = crate::time::now();
     let outcome = if errors.is_empty() {
         let row = DatabaseRow::requested(&id, name.clone(), region, false, now);
-        match store::databases::insert(state.store.writer(), &row).await {
-            Ok(()) => Outcome::Done,
+        match state.store.write_all(vec![store::databases::insert(&row)]).await {
+            Ok(_) => Outcome::Done,
             Err(e) => unique_or(e, "database", &name)?,
         }
     } else {

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::query::Step;
 use super::{Page, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
@@ -49,27 +50,30 @@ impl DatabaseRow {
 const COLUMNS: &str =
     "id, workspace_id, name, region, state, endpoint, port, password, tls, created_at, updated_at, agent_id, attempts, failure_reason";
 
-pub async fn insert<'c>(db: impl Executor<'c, Database = Any>, d: &DatabaseRow) -> Result<(), StoreError> {
-    sqlx::query(&format!(
-        "INSERT INTO databases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    ))
-    .bind(&d.id)
-    .bind(&d.workspace_id)
-    .bind(&d.name)
-    .bind(&d.region)
-    .bind(&d.state)
-    .bind(&d.endpoint)
-    .bind(d.port)
-    .bind(&d.password)
-    .bind(d.tls)
-    .bind(d.created_at)
-    .bind(d.updated_at)
-    .bind(&d.agent_id)
-    .bind(d.attempts)
-    .bind(&d.failure_reason)
-    .execute(db)
-    .await?;
-    Ok(())
+/// Inserts a new database row. A second database of the same name in the workspace is a unique
+/// violation.
+pub fn insert(d: &DatabaseRow) -> Step {
+    Step::new(
+        format!(
+            "INSERT INTO databases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ),
+        crate::values![
+            d.id.as_str(),
+            d.workspace_id.as_str(),
+            d.name.as_str(),
+            d.region.as_str(),
+            d.state.as_str(),
+            d.endpoint.clone(),
+            d.port,
+            d.password.as_str(),
+            d.tls,
+            d.created_at,
+            d.updated_at,
+            d.agent_id.clone(),
+            d.attempts,
+            d.failure_reason.clone()
+        ],
+    )
 }
 
 pub async fn get<'c>(

@@ -24,28 +24,16 @@ pub async fn get<'c>(
         .await?)
 }
 
-pub async fn insert<'c>(
-    db: impl Executor<'c, Database = Any>,
-    principal: &str,
-    key: &str,
-    response: &StoredResponse,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+/// Remembers a response under its key, in the transaction that made it: a claim that fails (and
+/// undoes that transaction) when a concurrent request with the same key committed first.
+pub fn remember(principal: &str, key: &str, response: &StoredResponse, now: i64) -> Step {
+    Step::claim(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal, key) DO NOTHING",
+        crate::values![principal, key, response.request_hash.as_str(), response.status, response.body.as_str(), now],
     )
-    .bind(principal)
-    .bind(key)
-    .bind(&response.request_hash)
-    .bind(response.status)
-    .bind(&response.body)
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
-/// Forgets up to `batch` responses remembered before `cutoff`.
 /// Forgets up to `batch` remembered responses made before `cutoff`.
 pub fn delete_older_than(cutoff: i64, batch: i64) -> Step {
     Step::new(

@@ -13,7 +13,11 @@ use super::{Store, StoreError};
 pub enum Value {
     Text(String),
     Int(i64),
+    /// NULL in a text column.
     Null,
+    /// NULL in an integer column: PostgreSQL types every parameter, and a text NULL bound to an
+    /// integer column is an error there.
+    NullInt,
 }
 
 impl From<&str> for Value {
@@ -34,9 +38,21 @@ impl From<i64> for Value {
     }
 }
 
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(value: Option<T>) -> Value {
-        value.map_or(Value::Null, Into::into)
+impl From<Option<String>> for Value {
+    fn from(text: Option<String>) -> Value {
+        text.map_or(Value::Null, Value::Text)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(text: Option<&str>) -> Value {
+        text.map_or(Value::Null, Into::into)
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(number: Option<i64>) -> Value {
+        number.map_or(Value::NullInt, Value::Int)
     }
 }
 
@@ -46,7 +62,7 @@ impl rusqlite::ToSql for Value {
         Ok(match self {
             Value::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
             Value::Int(number) => ToSqlOutput::Borrowed(ValueRef::Integer(*number)),
-            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Null | Value::NullInt => ToSqlOutput::Borrowed(ValueRef::Null),
         })
     }
 }
@@ -66,6 +82,7 @@ fn bind_all<'q, O>(
             Value::Text(text) => query.bind(text.as_str()),
             Value::Int(number) => query.bind(*number),
             Value::Null => query.bind(Option::<String>::None),
+            Value::NullInt => query.bind(Option::<i64>::None),
         };
     }
     query
@@ -169,22 +186,31 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut total = 0;
         for step in &steps {
-            let mut query = sqlx::query(&step.sql);
-            for param in &step.params {
-                query = match param {
-                    Value::Text(text) => query.bind(text.as_str()),
-                    Value::Int(number) => query.bind(*number),
-                    Value::Null => query.bind(Option::<String>::None),
-                };
-            }
-            let done = query.execute(&mut *tx).await?;
-            if step.expect == Expect::OneRow && done.rows_affected() != 1 {
+            let changed = step.run(&mut tx).await?;
+            if step.expect == Expect::OneRow && changed != 1 {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            total += done.rows_affected();
+            total += changed;
         }
         tx.commit().await?;
         Ok(Some(total))
+    }
+}
+
+impl Step {
+    /// Runs this step alone inside a transaction the caller holds: the number of rows it changed.
+    /// Its guard is the caller's to check.
+    pub async fn run(&self, tx: &mut super::Tx) -> Result<u64, StoreError> {
+        let mut query = sqlx::query(&self.sql);
+        for param in &self.params {
+            query = match param {
+                Value::Text(text) => query.bind(text.as_str()),
+                Value::Int(number) => query.bind(*number),
+                Value::Null => query.bind(Option::<String>::None),
+                Value::NullInt => query.bind(Option::<i64>::None),
+            };
+        }
+        Ok(query.execute(&mut **tx).await?.rows_affected())
     }
 }
