@@ -452,7 +452,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
             // Enough codes for the whole window at about the refresh rate (both issue a token
             // pair in one transaction), plus a margin; running out early only shortens the window.
             let window = (options.warmup + options.duration).as_secs_f64();
-            let rate = refresh_rate.unwrap_or(if options.smoke { 100.0 } else { 2000.0 });
+            let rate = refresh_rate.unwrap_or(if options.smoke { 100.0 } else { 5000.0 });
             let mut count = (rate * window * 1.3) as usize + 4 * concurrency;
             count = count.min(if options.smoke { 400 } else { options.max_codes });
             let began = Instant::now();
