@@ -132,9 +132,9 @@ pub async fn decide(
             audit::record(&mut tx, &actor, &logs, &AuditEvent::AuthorizationGranted(granted), now).await?;
             let code = IssuedSecret::generate(SecretKind::AuthorizationCode);
             let bound_redirect = if request.redirect_uri_given == 1 { request.redirect_uri.as_str() } else { "" };
-            let code_hash = code.hash();
+            let code_key = code.token_key();
             let new_code = store::tokens::NewCode {
-                code_hash: code_hash.as_str(),
+                code_key: &code_key,
                 grant_id: &grant.id,
                 redirect_uri: bound_redirect,
                 code_challenge: request.code_challenge.as_deref(),

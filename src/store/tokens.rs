@@ -1,6 +1,7 @@
-//! Authorization codes, access tokens and refresh tokens, hanging off a grant. Codes are keyed by
-//! the SHA-256 of their value; access and refresh tokens by their token key (issue time, then
-//! SHA-256; see `credentials`).
+//! Authorization codes, access tokens and refresh tokens, hanging off a grant. Each is stored
+//! under its token key (issue time, then the SHA-256 of its value; see `credentials`), so new rows
+//! append to their table. None has a foreign key to its grant: every lookup joins the grant, so
+//! one that was revoked or deleted kills them all at once.
 
 use sqlx::{Any, Executor, FromRow};
 
@@ -54,7 +55,7 @@ impl Record for CodeRow {
 }
 
 pub struct NewCode<'a> {
-    pub code_hash: &'a str,
+    pub code_key: &'a str,
     pub grant_id: &'a str,
     pub redirect_uri: &'a str,
     pub code_challenge: Option<&'a str>,
@@ -68,7 +69,7 @@ pub async fn insert_code<'c>(db: impl Executor<'c, Database = Any>, code: &NewCo
         "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, code_challenge, scopes, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(code.code_hash)
+    .bind(code.code_key)
     .bind(code.grant_id)
     .bind(code.redirect_uri)
     .bind(code.code_challenge)
@@ -102,8 +103,8 @@ const LIVE_ACCESS: &str =
    FROM access_tokens a JOIN grants g ON g.id = a.grant_id
   WHERE a.token_hash = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL AND g.revoked_at IS NULL";
 
-pub async fn code(db: &Store, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
-    db.fetch_optional(CODE, &values![code_hash]).await
+pub async fn code(db: &Store, code_key: &str) -> Result<Option<CodeRow>, StoreError> {
+    db.fetch_optional(CODE, &values![code_key]).await
 }
 
 pub async fn refresh(db: &Store, token_key: &str) -> Result<Option<IssuedRow>, StoreError> {
@@ -120,10 +121,10 @@ pub async fn live_access(db: &Store, token_key: &str, now: i64) -> Result<Option
 }
 
 /// Marks a code used, exactly once: the transaction is undone if it already was.
-pub fn claim_code(code_hash: &str, now: i64) -> Step {
+pub fn claim_code(code_key: &str, now: i64) -> Step {
     Step::claim(
         "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-        values![now, code_hash],
+        values![now, code_key],
     )
 }
 

@@ -22,9 +22,8 @@ pub async fn exchange(
     let Some(code) = PresentedSecret::parse(SecretKind::AuthorizationCode, code) else {
         return Err(OAuthError::InvalidGrant("the code is invalid"));
     };
-    let code_hash = code.hash();
-    let row =
-        store::tokens::code(db, code_hash.as_str()).await?.ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
+    let code_key = code.token_key();
+    let row = store::tokens::code(db, &code_key).await?.ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
 
     // A code is bound to its client; another client's attempt neither works nor burns it.
     if row.issued.client_id != client.client_id {
@@ -61,7 +60,7 @@ pub async fn exchange(
         (None, None) => {}
     }
 
-    let mut steps = vec![store::tokens::claim_code(code_hash.as_str(), now)];
+    let mut steps = vec![store::tokens::claim_code(&code_key, now)];
     let (issued, response) = issue(settings, &row.issued.grant_id, &row.issued.scopes, &row.issued.scopes, now);
     steps.extend(issued);
     if !db.write_all(steps).await? {
