@@ -5,9 +5,9 @@
 //! secret scanners can recognise a leaked one and a typo is caught before any database lookup.
 //! Only the SHA-256 hash of a secret is ever stored.
 //!
-//! The issue time is there for the store: access and refresh tokens are filed under a token key
-//! that begins with it (see [`IssuedSecret::token_key`]), so each new token lands at the end of
-//! the key index rather than on a random page of it. A random key costs a random page write per
+//! The issue time is there for the store: authorization codes, access and refresh tokens are
+//! filed under a token key that begins with it (see [`IssuedSecret::token_key`]), so each new one
+//! lands at the end of the key index rather than on a random page of it. A random key costs a random page write per
 //! token, and once the table outgrows memory a random page read too. Secrets issued before the
 //! issue time was added are 8 characters shorter; they are still accepted, and their tokens are
 //! filed under the bare hash, which the length tells apart.
@@ -82,8 +82,8 @@ impl IssuedSecret {
         SecretHash::of(&self.value)
     }
 
-    /// The key an access or refresh token is stored under: its issue-time characters, then its
-    /// SHA-256.
+    /// The key a code, access or refresh token is stored under: its issue-time characters, then
+    /// its SHA-256.
     pub fn token_key(&self) -> String {
         token_key(self.kind, &self.value)
     }
@@ -120,8 +120,8 @@ impl<'a> PresentedSecret<'a> {
         SecretHash::of(self.1)
     }
 
-    /// The key an access or refresh token is stored under, as [`IssuedSecret::token_key`]; a
-    /// token issued before secrets carried their issue time is stored under its bare hash.
+    /// The key a code, access or refresh token is stored under, as [`IssuedSecret::token_key`];
+    /// one issued before secrets carried their issue time is stored under its bare hash.
     pub fn token_key(&self) -> String {
         token_key(self.0, self.1)
     }
