@@ -137,9 +137,18 @@ pub async fn revoke<'c>(
     .await?)
 }
 
-/// Records that the grant issued tokens now.
+/// How stale `last_used_at` may get before a token issue writes it again. People read it as
+/// "last used" to the minute; writing it on every refresh would dirty a page of `grants` that
+/// nothing else in the token issue writes.
+pub const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
+
+/// Records that the grant issued tokens now, unless it already did within
+/// [`LAST_USED_RESOLUTION_SECONDS`] (a grant records its creation as its first use).
 pub fn touch(grant_id: &str, now: i64) -> Step {
-    Step::new("UPDATE grants SET last_used_at = $1 WHERE id = $2", crate::values![now, grant_id])
+    Step::new(
+        "UPDATE grants SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+        crate::values![now, grant_id, now - LAST_USED_RESOLUTION_SECONDS],
+    )
 }
 
 /// A live grant with what a person needs to recognise it.

@@ -31,6 +31,7 @@ on_both_engines!(
     revocation_and_introspection_follow_rfc_7009_and_7662,
     metadata_describes_every_endpoint,
     deleting_the_app_invalidates_its_codes_and_tokens,
+    a_grant_records_its_last_use_to_the_minute,
 );
 
 async fn setup(engine: Engine, env: &[(&str, &str)]) -> (TestApp, crate::helpers::Browser, Client) {
@@ -477,6 +478,42 @@ async fn refresh_rotates_narrows_and_detects_reuse(engine: Engine) {
     assert_eq!(api_status(&app, &at3).await, 401);
     let r = refresh(&app, &client, t3["refresh_token"].as_str().expect("rt"), None).await;
     assert_eq!(error_of(r).await, "invalid_grant");
+}
+
+/// A token issue writes the grant's `last_used_at` only when the recorded use is a minute old
+/// or more, so a busy refresh chain does not rewrite its grant on every refresh.
+async fn a_grant_records_its_last_use_to_the_minute(engine: Engine) {
+    let (app, browser, client) = setup(engine, &[]).await;
+    let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
+    let t = tokens(&app, &client, &obtain_code(&app, &browser, &client, &[]).await).await;
+    let rt = t["refresh_token"].as_str().expect("rt");
+
+    let (rt, ago) = last_use_after_refresh(&app, &store, &client, rt, 30).await;
+    assert_eq!(ago, 30, "a use recorded 30 seconds ago stands");
+    let (_, ago) = last_use_after_refresh(&app, &store, &client, &rt, 90).await;
+    assert!((-1..=1).contains(&ago), "a use recorded 90 seconds ago is replaced by this one: {ago}");
+}
+
+/// Records the grant's last use `recorded_ago` seconds back, refreshes, and returns the next
+/// refresh token and how many seconds back the grant's last use then is.
+async fn last_use_after_refresh(
+    app: &TestApp,
+    store: &tessera::store::Store,
+    client: &Client,
+    refresh_token: &str,
+    recorded_ago: i64,
+) -> (String, i64) {
+    let now = tessera::time::now();
+    sqlx::query("UPDATE grants SET last_used_at = $1")
+        .bind(now - recorded_ago)
+        .execute(store.writer())
+        .await
+        .expect("set");
+    let r = refresh(app, client, refresh_token, None).await;
+    assert_eq!(r.status(), 200);
+    let next = r.json::<Value>().await.expect("json")["refresh_token"].as_str().expect("rt").to_owned();
+    let last: i64 = sqlx::query_scalar("SELECT last_used_at FROM grants").fetch_one(store.writer()).await.expect("get");
+    (next, now - last)
 }
 
 /// Tokens issued before secrets carried their issue time are 8 characters shorter and stored
