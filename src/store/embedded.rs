@@ -74,6 +74,10 @@ impl Embedded {
             // The flusher makes each batch durable before it is answered (see the module docs).
             writer.pragma_update(None, "synchronous", "NORMAL")?;
         }
+        // Each job's savepoint keeps the pages it changes in a statement journal, so that it can
+        // be undone alone. Those journals only live until the batch commits: in a file they cost
+        // two write calls per page once a batch outgrows the in-memory buffer.
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
         let (sender, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("tessera-sqlite-commit".into())
