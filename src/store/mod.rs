@@ -77,6 +77,9 @@ pub struct Store {
     embedded: Option<Arc<embedded::Embedded>>,
 }
 
+/// How long a pooled PostgreSQL connection may sit idle before it is checked on its way out.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Store, StoreError> {
         static DRIVERS: Once = Once::new();
@@ -116,6 +119,20 @@ impl Store {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(3))
+                // sqlx pings every connection it hands out (a round trip per statement) besides
+                // the one it makes when a connection comes back. A connection back within the
+                // last second was alive then, so only one idle for longer is pinged: that still
+                // catches connections PostgreSQL closed while they sat idle (a restart, an idle
+                // timeout).
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > PING_WHEN_IDLE_FOR {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options)
                 .await?;
             Ok(Store { reader: pool.clone(), writer: pool, engine: Engine::Postgres, embedded: None })

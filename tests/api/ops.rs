@@ -131,6 +131,45 @@ async fn a_postgres_outage_answers_503_with_retry_after_and_tessera_recovers() {
     let _ = admin.close().await;
 }
 
+/// PostgreSQL closing Tessera's pooled connections while they sit idle (a restart, an idle
+/// timeout, an operator ending sessions): the next requests get fresh connections, none fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_postgres_connections_closed_while_idle_are_replaced_unnoticed() {
+    use sqlx::Connection;
+    if !crate::helpers::postgres_available().await {
+        return;
+    }
+    let app = TestApp::spawn(Engine::Postgres).await;
+    let browser = app.signed_in_user("user@example.com").await;
+    let name = url::Url::parse(&app.db.url).expect("url").path().trim_start_matches('/').to_owned();
+    let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url()).await.expect("admin");
+    let home_pages_at_once = || {
+        let mut pages = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let browser = browser.on(&app.base);
+            pages.spawn(async move { browser.get("/").await.status() });
+        }
+        pages.join_all()
+    };
+    for round in 0..2 {
+        // Warm several pooled connections, then end them all while they are idle.
+        assert!(home_pages_at_once().await.iter().all(|s| *s == 200), "round {round}: warm-up");
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&name)
+        .fetch_all(&mut admin)
+        .await
+        .expect("terminate");
+        assert!(!ended.is_empty(), "round {round}: Tessera held connections");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        for status in home_pages_at_once().await {
+            assert_eq!(status, 200, "round {round}: a request met a connection PostgreSQL had closed");
+        }
+    }
+    let _ = admin.close().await;
+}
+
 /// A small tmpfs mounted over a directory for one test, unmounted when dropped. Mounting needs
 /// root (CAP_SYS_ADMIN); without it the test that asks is skipped with a note.
 struct SmallDisk {
