@@ -2,14 +2,19 @@
 //!
 //! Properties: parsing never panics; a parsed form re-encoded and parsed again gives the same
 //! pairs; the repeated-key check (RFC 6749 §3.2) agrees with a naive count; valid UTF-8 without
-//! escapes decodes to itself; input that is not UTF-8 and has no escapes is refused.
+//! escapes decodes to itself; input that is not UTF-8 and has no escapes is refused; each name or
+//! value decodes exactly as the `percent-encoding` crate decodes it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use tessera::http::form::{FormData, FormError};
+use percent_encoding::{percent_decode, utf8_percent_encode, NON_ALPHANUMERIC};
+use tessera::http::form::{decode_component, FormData, FormError};
 
 fuzz_target!(|data: &[u8]| {
+    let plus_as_space: Vec<u8> = data.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let reference = percent_decode(&plus_as_space).decode_utf8().ok().map(|s| s.into_owned());
+    assert_eq!(decode_component(data), reference, "decodes as the percent-encoding crate does");
+
     if std::str::from_utf8(data).is_err() && !data.contains(&b'%') && !data.contains(&b'+') {
         assert!(FormData::parse(data).is_err(), "invalid UTF-8 must be refused, not replaced");
     }

@@ -1,10 +1,10 @@
 //! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3):
 //! `client_secret_basic`, `client_secret_post`, or a public client naming itself by `client_id`.
 
+use crate::http::form::decode_component;
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use percent_encoding::percent_decode_str;
 
 use crate::apps::{self, App};
 use crate::http::form::FormData;
@@ -66,11 +66,7 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| OAuthError::InvalidClient)?;
     let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::InvalidClient)?;
     let (id, secret) = decoded.split_once(':').ok_or(OAuthError::InvalidClient)?;
-    let unescape = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| OAuthError::InvalidClient)
-    };
+    // RFC 6749 §2.3.1: both are form-encoded before they are joined.
+    let unescape = |s: &str| decode_component(s.as_bytes()).ok_or(OAuthError::InvalidClient);
     Ok(Some((unescape(id)?, unescape(secret)?)))
 }
