@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::app::AppState;
 use crate::credentials::{PresentedSecret, SecretKind};
@@ -39,19 +39,41 @@ pub async fn introspect(
             && r.spent_at.is_none()
             && r.grant_revoked_at.is_none()
     };
-    let body = match row {
-        Some(r) if active(&r) => json!({
-            "active": true,
-            "scope": r.scopes,
-            "client_id": r.client_id,
-            "sub": r.user_id,
-            "workspace_id": r.workspace_id,
-            "exp": r.expires_at,
-            "iat": r.created_at,
-            "token_type": token_type,
-            "iss": state.settings.issuer(),
-        }),
-        _ => json!({"active": false}),
+    let issuer = state.settings.issuer();
+    let body = match &row {
+        Some(r) if active(r) => Introspection::Active {
+            active: true,
+            scope: &r.scopes,
+            client_id: &r.client_id,
+            sub: &r.user_id,
+            workspace_id: &r.workspace_id,
+            exp: r.expires_at,
+            iat: r.created_at,
+            token_type,
+            iss: &issuer,
+        },
+        _ => Introspection::Inactive { active: false },
     };
     Ok(no_store(Json(body)))
+}
+
+/// The introspection response: the members of RFC 7662 §2.2 for an active token, and only
+/// `active` for any other.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Introspection<'a> {
+    Active {
+        active: bool,
+        scope: &'a str,
+        client_id: &'a str,
+        sub: &'a str,
+        workspace_id: &'a str,
+        exp: i64,
+        iat: i64,
+        token_type: &'a str,
+        iss: &'a str,
+    },
+    Inactive {
+        active: bool,
+    },
 }
