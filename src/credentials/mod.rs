@@ -7,8 +7,8 @@
 //!
 //! The issue time is there for the store: authorization codes, access and refresh tokens are
 //! filed under a token key that begins with it (see [`IssuedSecret::token_key`]), so each new one
-//! lands at the end of the key index rather than on a random page of it. A random key costs a random page write per
-//! token, and once the table outgrows memory a random page read too. Secrets issued before the
+//! lands at the end of the key index rather than on a random page of it. A random key costs a
+//! random page write per token, and once the table outgrows memory a random page read too. Secrets issued before the
 //! issue time was added are 8 characters shorter; they are still accepted, and their tokens are
 //! filed under the bare hash, which the length tells apart.
 

@@ -1,13 +1,12 @@
 //! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3):
 //! `client_secret_basic`, `client_secret_post`, or a public client naming itself by `client_id`.
 
-use crate::http::form::decode_component;
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::apps::{self, App};
-use crate::http::form::FormData;
+use crate::http::form::{decode_component, FormData};
 use crate::limits::FailureLimiter;
 use crate::store::Store;
 

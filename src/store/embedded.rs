@@ -287,18 +287,7 @@ fn run_unguarded(conn: &Connection, steps: &[Step]) -> (rusqlite::Result<Option<
 
 fn run_in_savepoint(conn: &Connection, steps: &[Step]) -> rusqlite::Result<Option<u64>> {
     conn.execute_batch("SAVEPOINT job")?;
-    let applied = (|| {
-        let mut total = 0;
-        for step in steps {
-            let mut statement = conn.prepare_cached(&step.sql)?;
-            let changed = statement.execute(rusqlite::params_from_iter(step.params.iter()))?;
-            if step.expect == Expect::OneRow && changed != 1 {
-                return Ok(None);
-            }
-            total += changed as u64;
-        }
-        Ok(Some(total))
-    })();
+    let (applied, _) = run_unguarded(conn, steps);
     if conn.is_autocommit() {
         // SQLite already rolled the whole transaction back (disk full, I/O error).
         return applied;

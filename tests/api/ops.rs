@@ -91,7 +91,7 @@ async fn a_postgres_outage_answers_503_with_retry_after_and_tessera_recovers() {
     let client = register(&app, "user@example.com", &[REDIRECT], ALL_SCOPES, false);
     let t = tokens(&app, &client, &obtain_code(&app, &browser, &client, &[]).await).await;
     let token = t["access_token"].as_str().expect("at").to_owned();
-    let name = url::Url::parse(&app.db.url).expect("url").path().trim_start_matches('/').to_owned();
+    let name = postgres_database_name(&app);
     let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url()).await.expect("admin");
     let http = reqwest::Client::new();
 
@@ -131,6 +131,11 @@ async fn a_postgres_outage_answers_503_with_retry_after_and_tessera_recovers() {
     let _ = admin.close().await;
 }
 
+/// The name of the PostgreSQL database a test server runs on.
+fn postgres_database_name(app: &TestApp) -> String {
+    url::Url::parse(&app.db.url).expect("url").path().trim_start_matches('/').to_owned()
+}
+
 /// PostgreSQL closing Tessera's pooled connections while they sit idle (a restart, an idle
 /// timeout, an operator ending sessions): the next requests get fresh connections, none fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +146,7 @@ async fn pooled_postgres_connections_closed_while_idle_are_replaced_unnoticed() 
     }
     let app = TestApp::spawn(Engine::Postgres).await;
     let browser = app.signed_in_user("user@example.com").await;
-    let name = url::Url::parse(&app.db.url).expect("url").path().trim_start_matches('/').to_owned();
+    let name = postgres_database_name(&app);
     let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url()).await.expect("admin");
     let home_pages_at_once = || {
         let mut pages = tokio::task::JoinSet::new();
