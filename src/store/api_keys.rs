@@ -50,7 +50,7 @@ pub struct LiveKey {
     pub client_id: Option<String>,
 }
 
-crate::sqlite_record!(LiveKey { id, workspace_id, grant_id, created_by_user_id, scopes, client_id });
+crate::record!(LiveKey { id, workspace_id, grant_id, created_by_user_id, scopes, client_id });
 
 /// A key that is not revoked and whose grant (if any) is live.
 pub async fn live(db: &Store, key_hash: &str) -> Result<Option<LiveKey>, StoreError> {

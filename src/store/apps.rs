@@ -44,7 +44,7 @@ pub async fn insert<'c>(db: impl Executor<'c, Database = Any>, app: &AppRow) -> 
     Ok(())
 }
 
-crate::sqlite_record!(AppRow {
+crate::record!(AppRow {
     client_id,
     owner_user_id,
     owner_workspace_id,

@@ -20,7 +20,7 @@ pub struct CacheRow {
     pub updated_at: i64,
 }
 
-crate::sqlite_record!(CacheRow {
+crate::record!(CacheRow {
     id,
     workspace_id,
     name,

@@ -1,8 +1,10 @@
 //! Storage: one schema on two engines, SQLite (the embedded default) and PostgreSQL.
 //!
 //! The engine is chosen once, from the database URL, when the [`Store`] connects; every query is
-//! written once in the SQL both engines share (`$1` placeholders, integer seconds for times) and
-//! runs through sqlx's `Any` driver. One file per aggregate holds its queries.
+//! written once in the SQL both engines share (`$1` placeholders, integer seconds for times). The
+//! requests partners make most take each engine's fast path ([`embedded`] for SQLite, [`postgres`]
+//! for PostgreSQL) through [`query`]; the rest runs through sqlx's `Any` driver. One file per
+//! aggregate holds its queries.
 
 pub mod api_keys;
 pub mod apps;
@@ -13,6 +15,7 @@ pub mod embedded;
 pub mod grants;
 pub mod idempotency;
 pub mod login_failures;
+pub mod postgres;
 pub mod query;
 pub mod sessions;
 pub mod tokens;
@@ -45,6 +48,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] deadpool_postgres::tokio_postgres::Error),
+    #[error("database unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -57,7 +66,10 @@ impl StoreError {
                 e.sqlite_error().map(|e| e.extended_code),
                 Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
             ),
-            StoreError::Migration(_) => false,
+            StoreError::Postgres(e) => {
+                e.code() == Some(&deadpool_postgres::tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            StoreError::Pool(_) | StoreError::Unavailable(_) | StoreError::Migration(_) => false,
         }
     }
 }
@@ -67,15 +79,25 @@ impl StoreError {
 /// On SQLite all writes go through a single connection, so write transactions queue in-process
 /// instead of failing with `SQLITE_BUSY` when two of them try to upgrade their locks; reads use
 /// their own pool and, thanks to WAL, never wait for writers. On PostgreSQL both are one pool.
-/// The hot paths on SQLite bypass both through [`embedded`]; its committer and the sqlx writer
-/// take SQLite's write lock in turn (`BEGIN IMMEDIATE`, busy timeout).
+/// The hot paths bypass both through the engine's [`FastPath`]; on SQLite its committer and the
+/// sqlx writer take SQLite's write lock in turn (`BEGIN IMMEDIATE`, busy timeout).
 #[derive(Clone, Debug)]
 pub struct Store {
     reader: AnyPool,
     writer: AnyPool,
     engine: Engine,
-    embedded: Option<Arc<embedded::Embedded>>,
+    fast: FastPath,
 }
+
+/// Each engine's own driver for the queries of [`query`].
+#[derive(Clone, Debug)]
+enum FastPath {
+    Embedded(Arc<embedded::Embedded>),
+    Postgres(Arc<postgres::Postgres>),
+}
+
+/// Connections of each PostgreSQL pool (sqlx's and the fast path's).
+const POSTGRES_CONNECTIONS: u32 = 16;
 
 /// How long a pooled PostgreSQL connection may sit idle before it is checked on its way out.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
@@ -113,11 +135,11 @@ impl Store {
             let reader = pool(8).connect_with(options).await?;
             let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let embedded = embedded::Embedded::open(file.get_filename())?;
-            Ok(Store { reader, writer, engine: Engine::Sqlite, embedded: Some(Arc::new(embedded)) })
+            Ok(Store { reader, writer, engine: Engine::Sqlite, fast: FastPath::Embedded(Arc::new(embedded)) })
         } else {
             let options = AnyConnectOptions::from_str(database_url)?;
             let pool = AnyPoolOptions::new()
-                .max_connections(16)
+                .max_connections(POSTGRES_CONNECTIONS)
                 .acquire_timeout(Duration::from_secs(3))
                 // sqlx pings every connection it hands out (a round trip per statement) besides
                 // the one it makes when a connection comes back. A connection back within the
@@ -135,7 +157,13 @@ impl Store {
                 })
                 .connect_with(options)
                 .await?;
-            Ok(Store { reader: pool.clone(), writer: pool, engine: Engine::Postgres, embedded: None })
+            let fast = postgres::Postgres::new(database_url, POSTGRES_CONNECTIONS as usize)?;
+            Ok(Store {
+                reader: pool.clone(),
+                writer: pool,
+                engine: Engine::Postgres,
+                fast: FastPath::Postgres(Arc::new(fast)),
+            })
         }
     }
 
@@ -190,8 +218,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(embedded) = &self.embedded {
-            embedded.close();
+        match &self.fast {
+            FastPath::Embedded(embedded) => embedded.close(),
+            FastPath::Postgres(postgres) => postgres.close(),
         }
         self.writer.close().await;
         self.reader.close().await;
@@ -238,11 +267,22 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
     if let Some(code) = sqlite_error.and_then(|e| e.sqlite_error()).map(|e| e.extended_code) {
         return is_unavailable_sqlite(code);
     }
-    let sqlx_error = error
-        .downcast_ref::<StoreError>()
+    let store_error = error.downcast_ref::<StoreError>();
+    match store_error {
+        Some(StoreError::Postgres(e)) => return is_unavailable_postgres(e),
+        Some(StoreError::Pool(e)) => {
+            return match e {
+                deadpool_postgres::PoolError::Backend(e) => is_unavailable_postgres(e),
+                _ => true,
+            }
+        }
+        Some(StoreError::Unavailable(_)) => return true,
+        _ => {}
+    }
+    let sqlx_error = store_error
         .and_then(|e| match e {
             StoreError::Database(e) => Some(e),
-            StoreError::Sqlite(_) | StoreError::Migration(_) => None,
+            _ => None,
         })
         .or_else(|| error.downcast_ref::<sqlx::Error>());
     match sqlx_error {
@@ -250,18 +290,28 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
         Some(sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed) => true,
         Some(sqlx::Error::Database(db)) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            // PostgreSQL: connection exceptions (08xxx), shutdown or no connections allowed
-            // (57P0x, 55000 at connect), a missing database (3D000), read-only (25006).
             // SQLite's codes are numbers of up to four digits; SQLSTATEs always have five.
             let sqlite_code = code.parse::<i32>().ok().filter(|_| code.len() < 5);
-            code.starts_with("08")
-                || code.starts_with("57P0")
-                || code == "55000"
-                || code == "3D000"
-                || code == "25006"
-                || sqlite_code.is_some_and(is_unavailable_sqlite)
+            is_unavailable_sqlstate(&code) || sqlite_code.is_some_and(is_unavailable_sqlite)
         }
         _ => false,
+    }
+}
+
+/// PostgreSQL: connection exceptions (08xxx), shutdown or no connections allowed (57P0x, 55000
+/// at connect), a missing database (3D000), read-only (25006).
+fn is_unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P0") || code == "55000" || code == "3D000" || code == "25006"
+}
+
+/// A closed connection, one that could not be made or broke (an I/O error), or a server that
+/// refuses work for the reasons of [`is_unavailable_sqlstate`].
+fn is_unavailable_postgres(error: &deadpool_postgres::tokio_postgres::Error) -> bool {
+    match error.code() {
+        Some(code) => is_unavailable_sqlstate(code.code()),
+        None => {
+            error.is_closed() || std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
+        }
     }
 }
 

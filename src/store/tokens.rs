@@ -3,11 +3,12 @@
 //! append to their table. None has a foreign key to its grant: every lookup joins the grant, so
 //! one that was revoked or deleted kills them all at once.
 
+use deadpool_postgres::tokio_postgres;
 use sqlx::{Any, Executor, FromRow};
 
 use super::query::{Record, Step};
 use super::{Store, StoreError};
-use crate::{sqlite_record, values};
+use crate::{record, values};
 
 /// What every credential lookup returns: the credential's own fields and its grant's.
 #[derive(Clone, Debug, FromRow)]
@@ -33,7 +34,7 @@ pub struct CodeRow {
     pub code_challenge: Option<String>,
 }
 
-sqlite_record!(IssuedRow {
+record!(IssuedRow {
     grant_id,
     client_id,
     user_id,
@@ -51,6 +52,15 @@ impl Record for CodeRow {
         // The code's own columns follow the ten of the issued row (see `CODE`).
         debug_assert_eq!(row.as_ref().column_name(10).ok(), Some("redirect_uri"));
         Ok(CodeRow { issued: IssuedRow::from_sqlite(row)?, redirect_uri: row.get(10)?, code_challenge: row.get(11)? })
+    }
+
+    fn from_postgres(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        debug_assert_eq!(row.columns().get(10).map(|c| c.name()), Some("redirect_uri"));
+        Ok(CodeRow {
+            issued: IssuedRow::from_postgres(row)?,
+            redirect_uri: row.try_get(10)?,
+            code_challenge: row.try_get(11)?,
+        })
     }
 }
 
@@ -82,7 +92,7 @@ pub async fn insert_code<'c>(db: impl Executor<'c, Database = Any>, code: &NewCo
 }
 
 const CODE: &str = "SELECT c.grant_id, g.client_id, g.user_id, g.workspace_id, c.scopes, c.created_at, c.expires_at,
-        c.used_at AS spent_at, NULL AS revoked_at, g.revoked_at AS grant_revoked_at,
+        c.used_at AS spent_at, CAST(NULL AS BIGINT) AS revoked_at, g.revoked_at AS grant_revoked_at,
         c.redirect_uri, c.code_challenge
    FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
   WHERE c.code_hash = $1";
@@ -93,13 +103,13 @@ const REFRESH: &str = "SELECT r.grant_id, g.client_id, g.user_id, g.workspace_id
   WHERE r.token_hash = $1";
 
 const ACCESS: &str = "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
-        NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
+        CAST(NULL AS BIGINT) AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
    FROM access_tokens a JOIN grants g ON g.id = a.grant_id
   WHERE a.token_hash = $1";
 
 const LIVE_ACCESS: &str =
     "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
-        NULL AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
+        CAST(NULL AS BIGINT) AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
    FROM access_tokens a JOIN grants g ON g.id = a.grant_id
   WHERE a.token_hash = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL AND g.revoked_at IS NULL";
 

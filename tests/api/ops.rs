@@ -175,6 +175,56 @@ async fn pooled_postgres_connections_closed_while_idle_are_replaced_unnoticed() 
     let _ = admin.close().await;
 }
 
+/// A write abandoned while PostgreSQL still works on it (the client went away mid-request) must
+/// not leave its connection in the pool inside the open transaction: the next request on that
+/// connection would read the abandoned write's uncommitted rows and commit them with its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_write_abandoned_halfway_leaves_no_open_transaction_behind() {
+    use tessera::store::query::Step;
+    use tessera::values;
+    if !crate::helpers::postgres_available().await {
+        return;
+    }
+    let app = TestApp::spawn(Engine::Postgres).await;
+    let _owner = app.signed_in_user("owner@example.com").await;
+    let client = crate::helpers::oauth::register(
+        &app,
+        "owner@example.com",
+        &["https://partner.example/cb"],
+        "caches:read",
+        false,
+    );
+    let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
+    let name = || async { tessera::store::apps::find(&store, &client.id).await.expect("read").expect("the app").name };
+    let original = name().await;
+
+    // The claim holds its transaction open for half a second, with a step still to follow it
+    // (so COMMIT is not yet sent); the request is dropped after 100 ms.
+    let slow_rename = Step::claim(
+        "WITH pause AS (SELECT pg_sleep(0.5)) UPDATE oauth_apps SET name = 'abandoned'
+          WHERE client_id = $1 AND EXISTS (SELECT 1 FROM pause)",
+        values![client.id.as_str()],
+    );
+    let touch = || {
+        Step::new("UPDATE oauth_apps SET updated_at = updated_at + 1 WHERE client_id = $1", values![client.id.as_str()])
+    };
+    let abandoned =
+        tokio::time::timeout(std::time::Duration::from_millis(100), store.write_all(vec![slow_rename, touch()])).await;
+    assert!(abandoned.is_err(), "the write was abandoned while PostgreSQL slept");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+
+    for _ in 0..4 {
+        assert_eq!(name().await, original, "a later read saw the abandoned transaction's rename");
+    }
+    let touch = Step::new(
+        "UPDATE oauth_apps SET updated_at = updated_at + 1 WHERE client_id = $1",
+        values![client.id.as_str()],
+    );
+    assert_eq!(store.write_counting(vec![touch]).await.expect("a later write"), 1);
+    assert_eq!(name().await, original, "a later commit took the abandoned rename with it");
+    store.close().await;
+}
+
 /// A small tmpfs mounted over a directory for one test, unmounted when dropped. Mounting needs
 /// root (CAP_SYS_ADMIN); without it the test that asks is skipped with a note.
 struct SmallDisk {

@@ -1,0 +1,256 @@
+//! The PostgreSQL engine's fast path: tokio-postgres connections in a deadpool pool, for the
+//! reads and write transactions partners make most (everything behind [`Store::fetch_optional`],
+//! [`Store::fetch_all`] and [`Store::write_all`](super::Store::write_all)).
+//!
+//! sqlx, which serves the rest, costs a round trip per statement on top of the statement itself:
+//! its pool sends a `Sync` and waits for the answer each time a connection comes back, and it
+//! cannot pipeline. Here a connection comes back to the pool without a word to the server
+//! (tokio-postgres keeps the protocol in step even when a request is abandoned halfway; one idle
+//! for longer than a second is checked before it is handed out again), and the statements of a
+//! write transaction are pipelined: everything up to and including the first claim travels with
+//! `BEGIN` in one round trip, the rest with `COMMIT` in a second (with the first when nothing
+//! follows the claim), so a token issue is two round trips for its transaction instead of one per
+//! statement plus three.
+//!
+//! A transaction abandoned halfway (the client went away while it waited) must not leave its
+//! connection in the pool inside an open transaction: [`OpenTransaction`] closes such a
+//! connection instead, and PostgreSQL rolls the transaction back.
+//!
+//! [`Store::fetch_optional`]: super::Store::fetch_optional
+//! [`Store::fetch_all`]: super::Store::fetch_all
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::tokio_postgres::types::{IsNull, ToSql, Type};
+use deadpool_postgres::tokio_postgres::{self, NoTls, Statement};
+use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
+use tokio_postgres::types::to_sql_checked;
+
+use super::query::{Expect, Record, Step, Value};
+use super::StoreError;
+
+type Pool = deadpool::managed::Pool<Manager>;
+type Connection = deadpool::managed::Object<Manager>;
+
+/// How long a pooled connection may sit idle before it is checked on its way out: one back
+/// within the last second was alive then; one idle for longer may have been closed by the server
+/// (a restart, an idle timeout) in a way the client has not noticed yet.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(3);
+
+pub struct Postgres {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").field("pool", &self.pool.status()).finish()
+    }
+}
+
+impl Postgres {
+    /// A pool of up to `max_connections` connections to `url`, opened as they are needed.
+    pub fn new(url: &str, max_connections: usize) -> Result<Postgres, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(Manager(manager))
+            .max_size(max_connections)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(WAIT_FOR_CONNECTION))
+            .create_timeout(Some(WAIT_FOR_CONNECTION))
+            .recycle_timeout(Some(WAIT_FOR_CONNECTION))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Postgres { pool })
+    }
+
+    pub async fn fetch_optional<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Option<T>, StoreError> {
+        let connection = self.connection().await?;
+        let statement = prepare(&connection, sql, params).await?;
+        let row = connection.query_opt(&statement, &as_params(params)).await?;
+        Ok(row.as_ref().map(T::from_postgres).transpose()?)
+    }
+
+    pub async fn fetch_all<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError> {
+        let connection = self.connection().await?;
+        let statement = prepare(&connection, sql, params).await?;
+        let rows = connection.query(&statement, &as_params(params)).await?;
+        Ok(rows.iter().map(T::from_postgres).collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `steps` as one transaction: the rows they changed, or `None` if a step's
+    /// [`Expect::OneRow`] guard failed and the transaction was rolled back.
+    pub async fn write(&self, steps: &[Step]) -> Result<Option<u64>, StoreError> {
+        let connection = self.connection().await?;
+        let mut statements = Vec::with_capacity(steps.len());
+        for step in steps {
+            statements.push(prepare(&connection, &step.sql, &step.params).await?);
+        }
+        let begin = connection.prepare_cached("BEGIN").await?;
+        let commit = connection.prepare_cached("COMMIT").await?;
+        let rollback = connection.prepare_cached("ROLLBACK").await?;
+
+        let transaction = OpenTransaction(Some(connection));
+        let client = transaction.client()?;
+        let mut changed = 0;
+        let mut done = 0;
+        loop {
+            // This round trip's statements: up to and including the next claim, whose answer
+            // decides whether the rest may follow.
+            let end =
+                steps[done..].iter().position(|s| s.expect == Expect::OneRow).map_or(steps.len(), |at| done + at + 1);
+            let last = end == steps.len();
+            let params: Vec<_> = steps[done..end].iter().map(|s| as_params(&s.params)).collect();
+            let mut requests = Vec::with_capacity(end - done + 2);
+            if done == 0 {
+                requests.push(client.execute(&begin, &[]));
+            }
+            for (statement, params) in statements[done..end].iter().zip(&params) {
+                requests.push(client.execute(statement, params));
+            }
+            if last {
+                requests.push(client.execute(&commit, &[]));
+            }
+            // Pipelined: each request is sent when first polled, in this order, before any answer.
+            let answers = futures_util::future::join_all(requests).await;
+            let skip = usize::from(done == 0);
+            let mut answers = answers.into_iter().skip(skip);
+            let mut refused = false;
+            for (step, answer) in steps[done..end].iter().zip(&mut answers) {
+                match answer {
+                    Ok(rows) => {
+                        changed += rows;
+                        refused |= step.expect == Expect::OneRow && rows != 1;
+                    }
+                    // The transaction is aborted: a COMMIT sent behind this step rolled it back.
+                    Err(e) if last => return transaction.ended(Err(e.into())),
+                    Err(e) => return transaction.rolled_back(&rollback, Err(e.into())).await,
+                }
+            }
+            if refused {
+                return transaction.rolled_back(&rollback, Ok(None)).await;
+            }
+            if last {
+                // The answer to the COMMIT sent behind the last statements.
+                let committed = answers.next().unwrap_or(Ok(0));
+                return transaction.ended(committed.map(|_| Some(changed)).map_err(Into::into));
+            }
+            done = end;
+        }
+    }
+
+    async fn connection(&self) -> Result<Connection, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// A connection inside a transaction this module began. Dropped before [`ended`] (the request was
+/// abandoned while it waited), it is taken out of the pool and closed, which rolls back.
+///
+/// [`ended`]: OpenTransaction::ended
+struct OpenTransaction(Option<Connection>);
+
+impl OpenTransaction {
+    /// The connection, which is only given up when the transaction has ended.
+    fn client(&self) -> Result<&ClientWrapper, StoreError> {
+        self.0.as_deref().ok_or_else(|| StoreError::Unavailable("the transaction has ended".into()))
+    }
+
+    /// The transaction committed or rolled back: the connection may go back to the pool.
+    fn ended<T>(mut self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        drop(self.0.take());
+        outcome
+    }
+
+    async fn rolled_back<T>(self, rollback: &Statement, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.client()?.execute(rollback, &[]).await {
+            Ok(_) => self.ended(outcome),
+            // Dropped unended: closed, which also undoes the transaction.
+            Err(e) => outcome.and(Err(e.into())),
+        }
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if let Some(connection) = self.0.take() {
+            drop(Connection::take(connection));
+        }
+    }
+}
+
+/// The statement for `sql`, prepared once per connection with its parameters typed as the
+/// values say (`TEXT` or `BIGINT`), as sqlx declares them on the other paths.
+async fn prepare(connection: &ClientWrapper, sql: &str, params: &[Value]) -> Result<Statement, StoreError> {
+    let types: Vec<Type> = params.iter().map(Value::postgres_type).collect();
+    Ok(connection.prepare_typed_cached(sql, &types).await?)
+}
+
+fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+impl Value {
+    fn postgres_type(&self) -> Type {
+        match self {
+            Value::Text(_) | Value::Null => Type::TEXT,
+            Value::Int(_) | Value::NullInt => Type::INT8,
+        }
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty != self.postgres_type() {
+            return Err(format!("a {:?} parameter was bound where {ty} was expected", self.postgres_type()).into());
+        }
+        match self {
+            Value::Text(text) => text.as_str().to_sql(ty, out),
+            Value::Int(number) => number.to_sql(ty, out),
+            Value::Null | Value::NullInt => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::TEXT | Type::INT8)
+    }
+
+    to_sql_checked!();
+}
+
+/// deadpool-postgres's manager, checking a connection that sat idle before handing it out.
+struct Manager(deadpool_postgres::Manager);
+
+impl deadpool::managed::Manager for Manager {
+    type Type = ClientWrapper;
+    type Error = tokio_postgres::Error;
+
+    async fn create(&self) -> Result<ClientWrapper, tokio_postgres::Error> {
+        self.0.create().await
+    }
+
+    async fn recycle(
+        &self,
+        client: &mut ClientWrapper,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<tokio_postgres::Error> {
+        self.0.recycle(client, metrics).await?;
+        if metrics.last_used() > PING_WHEN_IDLE_FOR {
+            client.simple_query("").await?;
+        }
+        Ok(())
+    }
+
+    fn detach(&self, client: &mut ClientWrapper) {
+        self.0.detach(client);
+    }
+}
