@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Settings;
-use crate::http::middleware::{request_log, security_headers};
+use crate::http::middleware::every_request;
 use crate::limits::Limits;
 use crate::store::Store;
 
@@ -56,9 +56,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::routes())
         .merge(crate::ops::routes())
         .layer(DefaultBodyLimit::max(state.settings.http.max_body_bytes))
-        .layer(middleware::from_fn(security_headers))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(middleware::from_fn(request_log))
+        .layer(middleware::from_fn(every_request))
         .with_state(state)
 }
 

@@ -95,7 +95,7 @@ fn default_port(database_type: &str) -> i64 {
     }
 }
 
-pub fn to_json(row: &CacheRow, cache_host: &str) -> Cache {
+pub fn to_json(row: CacheRow, cache_host: &str) -> Cache {
     let port = default_port(&row.database_type);
     let scheme = match row.database_type.as_str() {
         "postgres" => "postgresql",
@@ -103,21 +103,17 @@ pub fn to_json(row: &CacheRow, cache_host: &str) -> Cache {
         other => other,
     };
     Cache {
-        id: row.id.clone(),
-        workspace_id: row.workspace_id.clone(),
-        name: row.name.clone(),
-        description: row.description.clone(),
-        origin: Origin {
-            database_type: row.database_type.clone(),
-            host: row.origin_host.clone(),
-            port: row.origin_port,
-        },
-        caching_enabled: row.caching_enabled == 1,
-        default_behaviour: row.default_behaviour.clone(),
         connection_uri_template: format!(
             "{scheme}://{{USER}}:{{PASSWORD}}@{}.{cache_host}:{port}/{{DATABASE}}",
             row.id
         ),
+        id: row.id,
+        workspace_id: row.workspace_id,
+        name: row.name,
+        description: row.description,
+        origin: Origin { database_type: row.database_type, host: row.origin_host, port: row.origin_port },
+        caching_enabled: row.caching_enabled == 1,
+        default_behaviour: row.default_behaviour,
         purged_at: row.purged_at.map(rfc3339),
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
@@ -167,7 +163,7 @@ pub async fn list(
     let rows = store::caches::list(&state.store, &bearer.workspace_id, &page).await?;
     let (rows, next_cursor) = finish_page(rows, &page, |r| (r.created_at, &r.id));
     let host = &state.settings.resources.cache_host;
-    Ok(Json(CacheList { items: rows.iter().map(|r| to_json(r, host)).collect(), next_cursor }))
+    Ok(Json(CacheList { items: rows.into_iter().map(|r| to_json(r, host)).collect(), next_cursor }))
 }
 
 /// Create a cache.
@@ -216,7 +212,7 @@ pub async fn create(
             false => Err(e.into()),
         };
     }
-    let body = serde_json::to_value(to_json(&row, &state.settings.resources.cache_host))
+    let body = serde_json::to_value(to_json(row, &state.settings.resources.cache_host))
         .map_err(|e| ApiError::Internal(e.into()))?;
     commit_created(&state.store, tx, idempotency, body, now).await
 }
@@ -236,7 +232,7 @@ pub async fn get(
 ) -> Result<Json<Cache>, ApiError> {
     bearer.require(Scope::CachesRead)?;
     let row = find(&state, &bearer, &id).await?;
-    Ok(Json(to_json(&row, &state.settings.resources.cache_host)))
+    Ok(Json(to_json(row, &state.settings.resources.cache_host)))
 }
 
 /// Change a cache's fields.
@@ -272,7 +268,7 @@ pub async fn update(
     row.updated_at = crate::time::now();
     check(&row)?;
     match store::caches::update(state.store.writer(), &row).await {
-        Ok(()) => Ok(Json(to_json(&row, &state.settings.resources.cache_host))),
+        Ok(()) => Ok(Json(to_json(row, &state.settings.resources.cache_host))),
         Err(e) if name_taken(&e) => Err(ApiError::Conflict(format!("a cache named {} already exists", row.name))),
         Err(e) => Err(e.into()),
     }
@@ -310,5 +306,5 @@ pub async fn purge(
     row.purged_at = Some(now);
     row.updated_at = now;
     store::caches::update(state.store.writer(), &row).await?;
-    Ok(Json(to_json(&row, &state.settings.resources.cache_host)).into_response())
+    Ok(Json(to_json(row, &state.settings.resources.cache_host)).into_response())
 }

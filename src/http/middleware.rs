@@ -23,63 +23,64 @@ fn next_request_id() -> String {
     format!("{}-{:x}", *PROCESS, SEQUENCE.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Security headers on every response; a handler may set its own, which then win.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let defaults: [(HeaderName, &'static str); 6] = [
+/// The headers every response carries unless its handler set its own.
+fn default_security_headers() -> [(HeaderName, HeaderValue); 6] {
+    [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; \
-             connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; \
+                 connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+            ),
         ),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
         // Pages show per-user data and one-time secrets: no cache keeps them unless a handler says so.
-        (header::CACHE_CONTROL, "no-store"),
-    ];
-    for (name, value) in defaults {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-    }
-    response
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
 }
 
-/// One structured log line per request, under a request id that is echoed to the client.
+/// What every request goes through, outermost: a request id (the client's `X-Request-Id` if it
+/// is a sensible one), echoed on the response; the security headers, which a handler may
+/// override; and one structured log line. Being outermost, it also covers the answers that the
+/// layers inside it make themselves (a timed-out request's 408, a body over the limit).
 ///
 /// Only the path is logged, never the query string or body: authorization requests carry
 /// `state` and codes there.
-pub async fn request_log(mut request: Request, next: Next) -> Response {
+pub async fn every_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
         .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            let v = v.as_bytes();
+            !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
         })
-        .map(str::to_owned)
-        .unwrap_or_else(next_request_id);
+        .cloned()
+        .or_else(|| HeaderValue::try_from(next_request_id()).ok());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        request.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    if let Some(id) = &request_id {
+        request.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
     }
     let mut response = next.run(request).await;
-    let status = response.status().as_u16();
+    let id_text = request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or_default();
     tracing::info!(
-        request_id = %request_id,
+        request_id = %id_text,
         method = %method,
         path = %path,
-        status,
+        status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    let headers = response.headers_mut();
+    for (name, value) in default_security_headers() {
+        headers.entry(name).or_insert(value);
+    }
+    if let Some(id) = request_id {
+        headers.insert(X_REQUEST_ID.clone(), id);
     }
     response
 }

@@ -228,6 +228,27 @@ async fn a_slow_client_is_disconnected_after_the_header_read_timeout() {
     assert!(answer.is_empty());
 }
 
+/// A request whose body never finishes is answered 408 after the request timeout, and that
+/// answer, made by the timeout layer rather than a handler, carries the security headers and the
+/// request id like every other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_times_out_gets_408_with_the_security_headers() {
+    let app = TestApp::spawn_with(Engine::Sqlite, &[("TESSERA_REQUEST_TIMEOUT", "1")]).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let head = "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nX-Request-Id: slow-body\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=";
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 8192];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await;
+    let n = read.expect("answered within 10 s").expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 408"), "{answer}");
+    assert!(answer.contains("content-security-policy: default-src 'none'"), "{answer}");
+    assert!(answer.contains("x-frame-options: deny"), "{answer}");
+    assert!(answer.contains("x-request-id: slow-body"), "{answer}");
+}
+
 /// Request headers over `max_header_bytes` get 431 (or, if the client is still writing when the
 /// server gives up, a closed connection); headers under it are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
