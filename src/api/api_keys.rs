@@ -1,10 +1,10 @@
 //! Developer API keys (`tes_ak_`): minted with a bearer access token, carrying the workspace and
 //! scopes of the grant behind it, outliving the token and dying with the grant.
 
+use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -1,10 +1,10 @@
 //! Cache rules (scopes `cacheRules:read`, `cacheRules:write`): how long a cache keeps the answers
 //! to queries touching a table, of one shape (a template with `?` parameters), or one exact query.
 
+use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -1,9 +1,9 @@
 //! Caches: a query cache in front of an origin database (scopes `caches:read`, `caches:write`).
 
+use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -2,10 +2,10 @@
 //! The API records what is wanted; until a data plane provisions it, a database is `pending`
 //! with no endpoint — connection details are never invented.
 
+use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -1,11 +1,11 @@
 //! What every API handler shares: strict JSON bodies, keyset pagination with opaque cursors,
 //! `Idempotency-Key` replay, and the rules for names and timestamps.
 
+use crate::http::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::DeserializeOwned;

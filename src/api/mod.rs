@@ -11,7 +11,9 @@ pub mod problem;
 pub mod workspace;
 
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
+
+use crate::http::Json;
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder};

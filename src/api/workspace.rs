@@ -1,8 +1,8 @@
 //! `GET /v1/workspace`: the workspace a credential is bound to and its scopes. Any valid
 //! credential may call it, whatever its scopes, so partners can check that a connection works.
 
+use crate::http::Json;
 use axum::extract::State;
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 

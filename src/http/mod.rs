@@ -1,9 +1,13 @@
-//! HTTP plumbing shared by every part: form parsing, cookies, the client address, and the
-//! middleware that gives every response its security headers and every request its log line.
+//! HTTP plumbing shared by every part: form parsing, JSON bodies, cookies, the client address,
+//! and the middleware that gives every response its security headers and every request its log
+//! line.
 
 pub mod form;
+pub mod json;
 pub mod middleware;
 pub mod server;
+
+pub use json::Json;
 
 use std::net::{IpAddr, SocketAddr};
 

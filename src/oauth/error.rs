@@ -2,9 +2,9 @@
 //! `/oauth2/introspect`. Each variant knows its code and status; `server_error` logs its cause
 //! and never echoes it.
 
+use crate::http::Json;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 use crate::store::StoreError;

@@ -1,10 +1,10 @@
 //! `POST /oauth2/introspect` (RFC 7662). A client learns only about its own tokens; anything
 //! expired, revoked, rotated, unknown or another client's is `{"active": false}`.
 
+use crate::http::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::Json;
 use serde::Serialize;
 
 use crate::app::AppState;

@@ -1,7 +1,7 @@
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414).
 
+use crate::http::Json;
 use axum::extract::State;
-use axum::Json;
 use serde_json::{json, Value};
 
 use crate::app::AppState;

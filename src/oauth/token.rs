@@ -1,9 +1,9 @@
 //! `POST /oauth2/token`: client authentication, then one flow per grant type.
 
+use crate::http::Json;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 
 use crate::app::AppState;
