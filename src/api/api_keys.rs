@@ -1,7 +1,6 @@
 //! Developer API keys (`tes_ak_`): minted with a bearer access token, carrying the workspace and
 //! scopes of the grant behind it, outliving the token and dying with the grant.
 
-use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -12,6 +11,7 @@ use crate::app::AppState;
 use crate::apps::ScopeSet;
 use crate::audit::{self, ApiKeyInfo, AuditActor};
 use crate::credentials::{new_id, IssuedSecret, SecretKind};
+use crate::http::Json;
 use crate::oauth::bearer::Bearer;
 use crate::store;
 use crate::store::api_keys::ApiKeyRow;

@@ -1,7 +1,6 @@
 //! Cache rules (scopes `cacheRules:read`, `cacheRules:write`): how long a cache keeps the answers
 //! to queries touching a table, of one shape (a template with `?` parameters), or one exact query.
 
-use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -11,6 +10,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::apps::Scope;
 use crate::credentials::new_id;
+use crate::http::Json;
 use crate::oauth::bearer::Bearer;
 use crate::store;
 use crate::store::caches::RuleRow;

@@ -1,6 +1,5 @@
 //! Caches: a query cache in front of an origin database (scopes `caches:read`, `caches:write`).
 
-use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,6 +9,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::apps::Scope;
 use crate::credentials::new_id;
+use crate::http::Json;
 use crate::oauth::bearer::Bearer;
 use crate::store::caches::CacheRow;
 use crate::store::{self, StoreError};

@@ -2,7 +2,6 @@
 //! The API records what is wanted; until a data plane provisions it, a database is `pending`
 //! with no endpoint — connection details are never invented.
 
-use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -11,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::apps::Scope;
+use crate::http::Json;
 use crate::oauth::bearer::Bearer;
 use crate::store;
 use crate::store::databases::DatabaseRow;

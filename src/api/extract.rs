@@ -1,7 +1,6 @@
 //! What every API handler shares: strict JSON bodies, keyset pagination with opaque cursors,
 //! `Idempotency-Key` replay, and the rules for names and timestamps.
 
-use crate::http::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -14,6 +13,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::credentials::sha256_hex;
 use crate::http::form::FormData;
+use crate::http::Json;
 use crate::oauth::bearer::Bearer;
 use crate::store::idempotency::StoredResponse;
 use crate::store::query::Step;

@@ -13,7 +13,6 @@ pub mod workspace;
 use axum::routing::get;
 use axum::Router;
 
-use crate::http::Json;
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder};
@@ -22,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::http::Json;
 use problem::PROBLEM_JSON;
 
 #[derive(OpenApi)]

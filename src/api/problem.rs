@@ -1,12 +1,12 @@
 //! The API's one error type, rendered as `application/problem+json` (RFC 9457) with a stable
 //! `type` per kind of problem; authentication problems add RFC 6750's `WWW-Authenticate`.
 
-use crate::http::Json;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::http::Json;
 use crate::oauth::bearer::BearerError;
 use crate::store::StoreError;
 

@@ -1,12 +1,12 @@
 //! `GET /v1/workspace`: the workspace a credential is bound to and its scopes. Any valid
 //! credential may call it, whatever its scopes, so partners can check that a connection works.
 
-use crate::http::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::http::Json;
 use crate::oauth::bearer::Bearer;
 use crate::store;
 

@@ -2,11 +2,11 @@
 //! `/oauth2/introspect`. Each variant knows its code and status; `server_error` logs its cause
 //! and never echoes it.
 
-use crate::http::Json;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::http::Json;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

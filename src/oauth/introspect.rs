@@ -1,7 +1,6 @@
 //! `POST /oauth2/introspect` (RFC 7662). A client learns only about its own tokens; anything
 //! expired, revoked, rotated, unknown or another client's is `{"active": false}`.
 
-use crate::http::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -9,7 +8,8 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::credentials::{PresentedSecret, SecretKind};
-use crate::store::{self, tokens::IssuedRow};
+use crate::http::Json;
+use crate::store::{self, tokens::IssuedRow, Store, StoreError};
 
 use super::token::{no_store, read_form};
 use super::{client_auth, OAuthError};
@@ -21,17 +21,15 @@ pub async fn introspect(
 ) -> Result<Response, OAuthError> {
     let form = read_form(&state, &headers, body).await?;
     let now = crate::time::now();
-    let client = client_auth::authenticate(&state.store, &state.limits.client_auth, &headers, &form, now).await?;
-    let token =
-        form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let db = &state.store;
-    let (row, token_type) = if let Some(t) = PresentedSecret::parse(SecretKind::AccessToken, token) {
-        (store::tokens::access(db, &t.token_key()).await?, "Bearer")
-    } else if let Some(t) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
-        (store::tokens::refresh(db, &t.token_key()).await?, "refresh_token")
-    } else {
-        (None, "")
-    };
+    // The token is read at the same time as the client (on PostgreSQL, on two connections); the
+    // client's verdict still comes first.
+    let (client, token) = tokio::join!(
+        client_auth::authenticate(db, &state.limits.client_auth, &headers, &form, now),
+        look_up(db, form.get("token").filter(|t| !t.is_empty()))
+    );
+    let client = client?;
+    let (row, token_type) = token?.ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let active = |r: &IssuedRow| {
         r.client_id == client.client_id
             && r.expires_at > now
@@ -55,6 +53,18 @@ pub async fn introspect(
         _ => Introspection::Inactive { active: false },
     };
     Ok(no_store(Json(body)))
+}
+
+/// The presented token's row (if any) and its type, or `None` when no token was presented.
+async fn look_up(db: &Store, token: Option<&str>) -> Result<Option<(Option<IssuedRow>, &'static str)>, StoreError> {
+    let Some(token) = token else { return Ok(None) };
+    Ok(Some(if let Some(t) = PresentedSecret::parse(SecretKind::AccessToken, token) {
+        (store::tokens::access(db, &t.token_key()).await?, "Bearer")
+    } else if let Some(t) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
+        (store::tokens::refresh(db, &t.token_key()).await?, "refresh_token")
+    } else {
+        (None, "")
+    }))
 }
 
 /// The introspection response: the members of RFC 7662 §2.2 for an active token, and only

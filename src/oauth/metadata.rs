@@ -1,11 +1,11 @@
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414).
 
-use crate::http::Json;
 use axum::extract::State;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::apps::Scope;
+use crate::http::Json;
 
 pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let issuer = state.settings.issuer();

@@ -1,15 +1,16 @@
 //! `POST /oauth2/token`: client authentication, then one flow per grant type.
 
-use crate::http::Json;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::apps::App;
 use crate::config::OAuthSettings;
 use crate::credentials::{IssuedSecret, SecretKind};
 use crate::http::form::FormData;
+use crate::http::Json;
 use crate::store::{self, query::Step};
 
 use super::{client_auth, flows, OAuthError};
@@ -58,14 +59,27 @@ pub async fn token(
     let form = read_form(&state, &headers, body).await?;
     let grant = grant_type(&form)?;
     let now = crate::time::now();
-    let client = client_auth::authenticate(&state.store, &state.limits.client_auth, &headers, &form, now).await?;
-    state.limits.token.take(&client.client_id, now)?;
+    let db = &state.store;
+    let authenticated = client_auth::authenticate(db, &state.limits.client_auth, &headers, &form, now);
+    // The client and the presented code or token are read at the same time (on PostgreSQL, on
+    // two connections); the client's verdict and its rate limit still come first.
+    let admitted = |client: Result<App, OAuthError>| {
+        let client = client?;
+        state.limits.token.take(&client.client_id, now)?;
+        Ok::<_, OAuthError>(client)
+    };
     let settings = &state.settings.oauth;
     let response = match grant {
         GrantType::AuthorizationCode => {
-            flows::authorization_code::exchange(&state.store, settings, &client, &form, now).await?
+            let (client, code) = tokio::join!(authenticated, flows::authorization_code::look_up(db, &form));
+            let client = admitted(client)?;
+            flows::authorization_code::exchange(db, settings, &client, &form, code?, now).await?
         }
-        GrantType::RefreshToken => flows::refresh_token::refresh(&state.store, settings, &client, &form, now).await?,
+        GrantType::RefreshToken => {
+            let (client, token) = tokio::join!(authenticated, flows::refresh_token::look_up(db, &form));
+            let client = admitted(client)?;
+            flows::refresh_token::refresh(db, settings, &client, &form, token?, now).await?
+        }
     };
     Ok(no_store(Json(response)))
 }

@@ -8,10 +8,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use crate::http::Json;
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::http::Json;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))

@@ -367,6 +367,16 @@ async fn token_endpoint_errors_follow_rfc_6749(engine: Engine) {
         (format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}"), creds, 400, "invalid_grant"),
         ("grant_type=refresh_token".to_owned(), creds, 400, "invalid_request"),
         ("grant_type=refresh_token&refresh_token=tes_rt_nope".to_owned(), creds, 400, "invalid_grant"),
+        // The client's verdict comes before anything about the code or token presented, although
+        // both are read at the same time.
+        ("grant_type=authorization_code".to_owned(), Some((client.id.as_str(), "tes_sk_wrong")), 401, "invalid_client"),
+        (base(""), Some(("app_nobody", "tes_sk_wrong")), 401, "invalid_client"),
+        (
+            "grant_type=refresh_token&refresh_token=tes_rt_nope".to_owned(),
+            Some((client.id.as_str(), "tes_sk_wrong")),
+            401,
+            "invalid_client",
+        ),
     ];
     for (body, basic, status, error) in cases {
         let r = post(body.clone(), basic).await.expect("POST");
@@ -648,6 +658,9 @@ async fn revocation_and_introspection_follow_rfc_7009_and_7662(engine: Engine) {
     let nobody = Client { id: client.id.clone(), secret: Some("tes_sk_wrong".into()) };
     let r = post_as(&app, "/oauth2/introspect", &nobody, &[("token", &at)]).await;
     assert_eq!(r.status(), 401);
+    // The client's verdict comes first, even about a request that names no token.
+    assert_eq!(error_of(post_as(&app, "/oauth2/introspect", &nobody, &[]).await).await, "invalid_client");
+    assert_eq!(error_of(post_as(&app, "/oauth2/introspect", &client, &[]).await).await, "invalid_request");
 
     // Revoking the refresh token revokes the access tokens issued from it.
     assert_eq!(

@@ -10,20 +10,34 @@ use crate::store::{self, Store};
 use super::super::token::{issue, TokenResponse};
 use super::super::{pkce, OAuthError};
 
-pub async fn exchange(
-    db: &Store,
-    settings: &OAuthSettings,
-    client: &App,
-    form: &FormData,
-    now: i64,
-) -> Result<TokenResponse, OAuthError> {
+/// The code a token request presents, and its row if there is one. It is read alongside the
+/// client's authentication, whose verdict is checked first.
+pub struct PresentedCode {
+    key: String,
+    row: Option<store::tokens::CodeRow>,
+}
+
+pub async fn look_up(db: &Store, form: &FormData) -> Result<PresentedCode, OAuthError> {
     let code =
         form.get("code").filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let Some(code) = PresentedSecret::parse(SecretKind::AuthorizationCode, code) else {
         return Err(OAuthError::InvalidGrant("the code is invalid"));
     };
-    let code_key = code.token_key();
-    let row = store::tokens::code(db, &code_key).await?.ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
+    let key = code.token_key();
+    let row = store::tokens::code(db, &key).await?;
+    Ok(PresentedCode { key, row })
+}
+
+pub async fn exchange(
+    db: &Store,
+    settings: &OAuthSettings,
+    client: &App,
+    form: &FormData,
+    code: PresentedCode,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let PresentedCode { key: code_key, row } = code;
+    let row = row.ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
 
     // A code is bound to its client; another client's attempt neither works nor burns it.
     if row.issued.client_id != client.client_id {

@@ -9,13 +9,14 @@ use crate::store::{self, Store};
 use super::super::token::{issue, TokenResponse};
 use super::super::OAuthError;
 
-pub async fn refresh(
-    db: &Store,
-    settings: &OAuthSettings,
-    client: &App,
-    form: &FormData,
-    now: i64,
-) -> Result<TokenResponse, OAuthError> {
+/// The refresh token a token request presents, and its row if there is one. It is read
+/// alongside the client's authentication, whose verdict is checked first.
+pub struct PresentedRefreshToken {
+    key: String,
+    row: Option<store::tokens::IssuedRow>,
+}
+
+pub async fn look_up(db: &Store, form: &FormData) -> Result<PresentedRefreshToken, OAuthError> {
     let presented = form
         .get("refresh_token")
         .filter(|t| !t.is_empty())
@@ -23,10 +24,21 @@ pub async fn refresh(
     let Some(token) = PresentedSecret::parse(SecretKind::RefreshToken, presented) else {
         return Err(OAuthError::InvalidGrant("the refresh token is invalid"));
     };
-    let token_key = token.token_key();
-    let row = store::tokens::refresh(db, &token_key)
-        .await?
-        .ok_or(OAuthError::InvalidGrant("the refresh token is invalid"))?;
+    let key = token.token_key();
+    let row = store::tokens::refresh(db, &key).await?;
+    Ok(PresentedRefreshToken { key, row })
+}
+
+pub async fn refresh(
+    db: &Store,
+    settings: &OAuthSettings,
+    client: &App,
+    form: &FormData,
+    token: PresentedRefreshToken,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let PresentedRefreshToken { key: token_key, row } = token;
+    let row = row.ok_or(OAuthError::InvalidGrant("the refresh token is invalid"))?;
     if row.client_id != client.client_id {
         return Err(OAuthError::InvalidGrant("the refresh token was issued to another client"));
     }
