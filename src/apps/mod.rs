@@ -55,7 +55,7 @@ pub struct App {
 }
 
 impl App {
-    fn from_row(row: AppRow) -> App {
+    pub(crate) fn from_row(row: AppRow) -> App {
         let owner = match (row.owner_user_id, row.owner_workspace_id) {
             (Some(user), _) => AppOwner::User(user),
             (None, Some(ws)) => AppOwner::Workspace(ws),
@@ -255,10 +255,15 @@ pub async fn create(
 
 /// Looks an app up for the authorization server: no permission check, the client id is public.
 pub async fn find(db: &Store, client_id: &str) -> Result<Option<App>, StoreError> {
-    if client_id.is_empty() || client_id.len() > 100 {
+    if !is_client_id(client_id) {
         return Ok(None);
     }
     Ok(store::apps::find(db, client_id).await?.map(App::from_row))
+}
+
+/// Whether `client_id` could name an app at all (anything else is not looked up).
+pub fn is_client_id(client_id: &str) -> bool {
+    !client_id.is_empty() && client_id.len() <= 100
 }
 
 /// An app that `actor` may manage.

@@ -8,7 +8,8 @@ use base64::Engine;
 use crate::apps::{self, App};
 use crate::http::form::{decode_component, FormData};
 use crate::limits::FailureLimiter;
-use crate::store::Store;
+use crate::store::query::{Read, Record};
+use crate::store::{self, Store};
 
 use super::OAuthError;
 
@@ -21,37 +22,81 @@ pub async fn authenticate(
     form: &FormData,
     now: i64,
 ) -> Result<App, OAuthError> {
-    let basic = basic_credentials(headers)?;
-    let (client_id, secret) = match (basic, form.get("client_secret")) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+    let claim = ClientClaim::read(headers, form)?;
+    failures.check(&claim.client_id, now)?;
+    let app = apps::find(db, &claim.client_id).await?;
+    claim.verify(app, failures, now)
+}
+
+/// Authenticates the client as [`authenticate`] does, reading `presented` (the code or token the
+/// request presents, if it names a well-formed one) in the same database request as the client's
+/// app. The client's verdict comes first: the row is returned only to an authenticated client.
+pub async fn authenticate_reading<T: Record>(
+    db: &Store,
+    failures: &FailureLimiter,
+    headers: &HeaderMap,
+    form: &FormData,
+    now: i64,
+    presented: Option<Read<T>>,
+) -> Result<(App, Option<T>), OAuthError> {
+    let claim = ClientClaim::read(headers, form)?;
+    failures.check(&claim.client_id, now)?;
+    let (app, row) = match (apps::is_client_id(&claim.client_id), presented) {
+        (true, Some(presented)) => {
+            let (app, row) = db.fetch_optional_pair(&store::apps::lookup(&claim.client_id), &presented).await?;
+            (app.map(App::from_row), row)
         }
-        (Some((id, secret)), None) => {
-            if form.get("client_id").is_some_and(|body_id| body_id != id) {
-                return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+        (true, None) => (apps::find(db, &claim.client_id).await?, None),
+        (false, _) => (None, None),
+    };
+    Ok((claim.verify(app, failures, now)?, row))
+}
+
+/// Who a request says it is, not yet checked.
+struct ClientClaim {
+    client_id: String,
+    secret: Option<String>,
+}
+
+impl ClientClaim {
+    /// `client_secret_basic`, `client_secret_post`, or a public client's bare `client_id`.
+    fn read(headers: &HeaderMap, form: &FormData) -> Result<ClientClaim, OAuthError> {
+        let basic = basic_credentials(headers)?;
+        let (client_id, secret) = match (basic, form.get("client_secret")) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
             }
-            (id, Some(secret))
-        }
-        (None, secret) => {
-            let id = form.get("client_id").ok_or(OAuthError::InvalidClient)?.to_owned();
-            (id, secret.map(str::to_owned))
-        }
-    };
-    failures.check(&client_id, now)?;
-    // Only registered clients are counted, so invented ids cannot fill the table.
-    let app = apps::find(db, &client_id).await?.ok_or(OAuthError::InvalidClient)?;
-    // Counted before the check, so that parallel guesses cannot all pass under the limit.
-    failures.attempt(&client_id, now)?;
-    let authenticated = match (app.is_public(), secret) {
-        (true, None) => true,
-        (false, Some(secret)) => app.secret_matches(&secret),
-        _ => false,
-    };
-    if !authenticated {
-        return Err(OAuthError::InvalidClient);
+            (Some((id, secret)), None) => {
+                if form.get("client_id").is_some_and(|body_id| body_id != id) {
+                    return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+                }
+                (id, Some(secret))
+            }
+            (None, secret) => {
+                let id = form.get("client_id").ok_or(OAuthError::InvalidClient)?.to_owned();
+                (id, secret.map(str::to_owned))
+            }
+        };
+        Ok(ClientClaim { client_id, secret })
     }
-    failures.forgive(&client_id);
-    Ok(app)
+
+    /// Checks the claim against `app`, the registered app of the claimed id if there is one.
+    fn verify(self, app: Option<App>, failures: &FailureLimiter, now: i64) -> Result<App, OAuthError> {
+        // Only registered clients are counted, so invented ids cannot fill the table.
+        let app = app.ok_or(OAuthError::InvalidClient)?;
+        // Counted before the check, so that parallel guesses cannot all pass under the limit.
+        failures.attempt(&self.client_id, now)?;
+        let authenticated = match (app.is_public(), self.secret) {
+            (true, None) => true,
+            (false, Some(secret)) => app.secret_matches(&secret),
+            _ => false,
+        };
+        if !authenticated {
+            return Err(OAuthError::InvalidClient);
+        }
+        failures.forgive(&self.client_id);
+        Ok(app)
+    }
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, if present.

@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::credentials::{PresentedSecret, SecretKind};
 use crate::http::Json;
-use crate::store::{self, tokens::IssuedRow, Store, StoreError};
+use crate::store::query::Read;
+use crate::store::{self, tokens::IssuedRow};
 
 use super::token::{no_store, read_form};
 use super::{client_auth, OAuthError};
@@ -22,14 +23,15 @@ pub async fn introspect(
     let form = read_form(&state, &headers, body).await?;
     let now = crate::time::now();
     let db = &state.store;
-    // The token is read at the same time as the client (on PostgreSQL, on two connections); the
-    // client's verdict still comes first.
-    let (client, token) = tokio::join!(
-        client_auth::authenticate(db, &state.limits.client_auth, &headers, &form, now),
-        look_up(db, form.get("token").filter(|t| !t.is_empty()))
-    );
-    let client = client?;
-    let (row, token_type) = token?.ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let token = form.get("token").filter(|t| !t.is_empty());
+    let (read, token_type) = presented_token(token);
+    // The token is read in the same database request as the client's app; the client's verdict
+    // still comes first.
+    let (client, row) =
+        client_auth::authenticate_reading(db, &state.limits.client_auth, &headers, &form, now, read).await?;
+    if token.is_none() {
+        return Err(OAuthError::invalid_request("token is missing"));
+    }
     let active = |r: &IssuedRow| {
         r.client_id == client.client_id
             && r.expires_at > now
@@ -55,16 +57,17 @@ pub async fn introspect(
     Ok(no_store(Json(body)))
 }
 
-/// The presented token's row (if any) and its type, or `None` when no token was presented.
-async fn look_up(db: &Store, token: Option<&str>) -> Result<Option<(Option<IssuedRow>, &'static str)>, StoreError> {
-    let Some(token) = token else { return Ok(None) };
-    Ok(Some(if let Some(t) = PresentedSecret::parse(SecretKind::AccessToken, token) {
-        (store::tokens::access(db, &t.token_key()).await?, "Bearer")
-    } else if let Some(t) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
-        (store::tokens::refresh(db, &t.token_key()).await?, "refresh_token")
+/// The read of the presented token and the type to report for it: nothing to read for a value
+/// that is neither an access nor a refresh token (it is simply inactive).
+fn presented_token(token: Option<&str>) -> (Option<Read<IssuedRow>>, &'static str) {
+    let Some(token) = token else { return (None, "") };
+    if let Some(access) = PresentedSecret::parse(SecretKind::AccessToken, token) {
+        (Some(store::tokens::access_lookup(&access.token_key())), "Bearer")
+    } else if let Some(refresh) = PresentedSecret::parse(SecretKind::RefreshToken, token) {
+        (Some(store::tokens::refresh_lookup(&refresh.token_key())), "refresh_token")
     } else {
         (None, "")
-    }))
+    }
 }
 
 /// The introspection response: the members of RFC 7662 §2.2 for an active token, and only

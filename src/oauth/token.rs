@@ -6,14 +6,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::apps::App;
 use crate::config::OAuthSettings;
 use crate::credentials::{IssuedSecret, SecretKind};
 use crate::http::form::FormData;
 use crate::http::Json;
 use crate::store::{self, query::Step};
 
-use super::{client_auth, flows, OAuthError};
+use super::flows::{authorization_code, refresh_token};
+use super::{client_auth, OAuthError};
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -60,25 +60,26 @@ pub async fn token(
     let grant = grant_type(&form)?;
     let now = crate::time::now();
     let db = &state.store;
-    let authenticated = client_auth::authenticate(db, &state.limits.client_auth, &headers, &form, now);
-    // The client and the presented code or token are read at the same time (on PostgreSQL, on
-    // two connections); the client's verdict and its rate limit still come first.
-    let admitted = |client: Result<App, OAuthError>| {
-        let client = client?;
-        state.limits.token.take(&client.client_id, now)?;
-        Ok::<_, OAuthError>(client)
-    };
+    let failures = &state.limits.client_auth;
+    // The client's app and the presented code or token are read in one database request; the
+    // client's verdict and its rate limit still come before anything about the code or token.
     let settings = &state.settings.oauth;
     let response = match grant {
         GrantType::AuthorizationCode => {
-            let (client, code) = tokio::join!(authenticated, flows::authorization_code::look_up(db, &form));
-            let client = admitted(client)?;
-            flows::authorization_code::exchange(db, settings, &client, &form, code?, now).await?
+            let key = authorization_code::code_key(&form);
+            let read = key.as_deref().ok().map(store::tokens::code_lookup);
+            let (client, row) = client_auth::authenticate_reading(db, failures, &headers, &form, now, read).await?;
+            state.limits.token.take(&client.client_id, now)?;
+            let code = authorization_code::PresentedCode { key: key?, row };
+            authorization_code::exchange(db, settings, &client, &form, code, now).await?
         }
         GrantType::RefreshToken => {
-            let (client, token) = tokio::join!(authenticated, flows::refresh_token::look_up(db, &form));
-            let client = admitted(client)?;
-            flows::refresh_token::refresh(db, settings, &client, &form, token?, now).await?
+            let key = refresh_token::token_key(&form);
+            let read = key.as_deref().ok().map(store::tokens::refresh_lookup);
+            let (client, row) = client_auth::authenticate_reading(db, failures, &headers, &form, now, read).await?;
+            state.limits.token.take(&client.client_id, now)?;
+            let token = refresh_token::PresentedRefreshToken { key: key?, row };
+            refresh_token::refresh(db, settings, &client, &form, token, now).await?
         }
     };
     Ok(no_store(Json(response)))

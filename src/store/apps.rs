@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::query::Read;
 use super::{Store, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
@@ -60,9 +61,13 @@ crate::record!(AppRow {
 });
 
 /// The app a client authenticates as, on the fast path (every token request reads it).
+pub fn lookup(client_id: &str) -> Read<AppRow> {
+    Read::new(format!("SELECT {COLUMNS} FROM oauth_apps WHERE client_id = $1"), crate::values![client_id])
+}
+
 pub async fn find(db: &Store, client_id: &str) -> Result<Option<AppRow>, StoreError> {
-    db.fetch_optional(&format!("SELECT {COLUMNS} FROM oauth_apps WHERE client_id = $1"), &crate::values![client_id])
-        .await
+    let read = lookup(client_id);
+    db.fetch_optional(&read.sql, &read.params).await
 }
 
 pub async fn by_client_id<'c>(

@@ -27,7 +27,7 @@ use deadpool_postgres::tokio_postgres::{self, NoTls, Statement};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use tokio_postgres::types::to_sql_checked;
 
-use super::query::{Expect, Record, Step, Value};
+use super::query::{Expect, Read, Record, Step, Value};
 use super::StoreError;
 
 type Pool = deadpool::managed::Pool<Manager>;
@@ -74,6 +74,21 @@ impl Postgres {
         let statement = prepare(&connection, sql, params).await?;
         let row = connection.query_opt(&statement, &as_params(params)).await?;
         Ok(row.as_ref().map(T::from_postgres).transpose()?)
+    }
+
+    /// Both reads on one connection, sent before either answer is awaited.
+    pub async fn fetch_optional_pair<A: Record, B: Record>(
+        &self,
+        first: &Read<A>,
+        second: &Read<B>,
+    ) -> Result<(Option<A>, Option<B>), StoreError> {
+        let connection = self.connection().await?;
+        let statement_a = prepare(&connection, &first.sql, &first.params).await?;
+        let statement_b = prepare(&connection, &second.sql, &second.params).await?;
+        let (params_a, params_b) = (as_params(&first.params), as_params(&second.params));
+        let (a, b) =
+            tokio::join!(connection.query_opt(&statement_a, &params_a), connection.query_opt(&statement_b, &params_b));
+        Ok((a?.as_ref().map(A::from_postgres).transpose()?, b?.as_ref().map(B::from_postgres).transpose()?))
     }
 
     pub async fn fetch_all<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError> {

@@ -100,6 +100,21 @@ impl Step {
     }
 }
 
+/// A single-row read not yet run, so that two of them can go to the database together
+/// ([`Store::fetch_optional_pair`]).
+#[derive(Debug)]
+pub struct Read<T> {
+    pub sql: std::borrow::Cow<'static, str>,
+    pub params: Vec<Value>,
+    row: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Read<T> {
+    pub fn new(sql: impl Into<std::borrow::Cow<'static, str>>, params: impl Into<Vec<Value>>) -> Read<T> {
+        Read { sql: sql.into(), params: params.into(), row: std::marker::PhantomData }
+    }
+}
+
 /// A row type both engines' fast paths can produce, reading its fields by position.
 pub trait Record: Send + Sized {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
@@ -151,6 +166,32 @@ impl Store {
                 rows.next()?.map(T::from_sqlite).transpose()
             })?),
             FastPath::Postgres(postgres) => postgres.fetch_optional(sql, params).await,
+        }
+    }
+
+    /// Two reads that do not depend on each other, as one request: on SQLite in one read
+    /// transaction (the first statement stays open while the second runs), on PostgreSQL
+    /// pipelined on one connection.
+    pub async fn fetch_optional_pair<A: Record, B: Record>(
+        &self,
+        first: &Read<A>,
+        second: &Read<B>,
+    ) -> Result<(Option<A>, Option<B>), StoreError> {
+        match &self.fast {
+            FastPath::Embedded(embedded) => Ok(embedded.read(|conn| {
+                let mut statement = conn.prepare_cached(&first.sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(first.params.iter()))?;
+                let a = rows.next()?.map(A::from_sqlite).transpose()?;
+                let mut statement = conn.prepare_cached(&second.sql)?;
+                let b = statement
+                    .query(rusqlite::params_from_iter(second.params.iter()))?
+                    .next()?
+                    .map(B::from_sqlite)
+                    .transpose()?;
+                drop(rows);
+                Ok((a, b))
+            })?),
+            FastPath::Postgres(postgres) => postgres.fetch_optional_pair(first, second).await,
         }
     }
 

@@ -6,7 +6,7 @@
 use deadpool_postgres::tokio_postgres;
 use sqlx::{Any, Executor, FromRow};
 
-use super::query::{Record, Step};
+use super::query::{Read, Record, Step};
 use super::{Store, StoreError};
 use crate::{record, values};
 
@@ -113,8 +113,16 @@ const LIVE_ACCESS: &str =
    FROM access_tokens a JOIN grants g ON g.id = a.grant_id
   WHERE a.token_hash = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL AND g.revoked_at IS NULL";
 
-pub async fn code(db: &Store, code_key: &str) -> Result<Option<CodeRow>, StoreError> {
-    db.fetch_optional(CODE, &values![code_key]).await
+pub fn code_lookup(code_key: &str) -> Read<CodeRow> {
+    Read::new(CODE, values![code_key])
+}
+
+pub fn refresh_lookup(token_key: &str) -> Read<IssuedRow> {
+    Read::new(REFRESH, values![token_key])
+}
+
+pub fn access_lookup(token_key: &str) -> Read<IssuedRow> {
+    Read::new(ACCESS, values![token_key])
 }
 
 pub async fn refresh(db: &Store, token_key: &str) -> Result<Option<IssuedRow>, StoreError> {

@@ -10,22 +10,20 @@ use crate::store::{self, Store};
 use super::super::token::{issue, TokenResponse};
 use super::super::{pkce, OAuthError};
 
-/// The code a token request presents, and its row if there is one. It is read alongside the
-/// client's authentication, whose verdict is checked first.
+/// The code a token request presents, and its row if there is one, read in the same database
+/// request as the client's app (whose verdict is checked first).
 pub struct PresentedCode {
-    key: String,
-    row: Option<store::tokens::CodeRow>,
+    pub key: String,
+    pub row: Option<store::tokens::CodeRow>,
 }
 
-pub async fn look_up(db: &Store, form: &FormData) -> Result<PresentedCode, OAuthError> {
+/// The key of the code the request presents, before anything is read.
+pub fn code_key(form: &FormData) -> Result<String, OAuthError> {
     let code =
         form.get("code").filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let Some(code) = PresentedSecret::parse(SecretKind::AuthorizationCode, code) else {
-        return Err(OAuthError::InvalidGrant("the code is invalid"));
-    };
-    let key = code.token_key();
-    let row = store::tokens::code(db, &key).await?;
-    Ok(PresentedCode { key, row })
+    let code = PresentedSecret::parse(SecretKind::AuthorizationCode, code)
+        .ok_or(OAuthError::InvalidGrant("the code is invalid"))?;
+    Ok(code.token_key())
 }
 
 pub async fn exchange(

@@ -9,24 +9,22 @@ use crate::store::{self, Store};
 use super::super::token::{issue, TokenResponse};
 use super::super::OAuthError;
 
-/// The refresh token a token request presents, and its row if there is one. It is read
-/// alongside the client's authentication, whose verdict is checked first.
+/// The refresh token a token request presents, and its row if there is one, read in the same
+/// database request as the client's app (whose verdict is checked first).
 pub struct PresentedRefreshToken {
-    key: String,
-    row: Option<store::tokens::IssuedRow>,
+    pub key: String,
+    pub row: Option<store::tokens::IssuedRow>,
 }
 
-pub async fn look_up(db: &Store, form: &FormData) -> Result<PresentedRefreshToken, OAuthError> {
+/// The key of the refresh token the request presents, before anything is read.
+pub fn token_key(form: &FormData) -> Result<String, OAuthError> {
     let presented = form
         .get("refresh_token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-    let Some(token) = PresentedSecret::parse(SecretKind::RefreshToken, presented) else {
-        return Err(OAuthError::InvalidGrant("the refresh token is invalid"));
-    };
-    let key = token.token_key();
-    let row = store::tokens::refresh(db, &key).await?;
-    Ok(PresentedRefreshToken { key, row })
+    let token = PresentedSecret::parse(SecretKind::RefreshToken, presented)
+        .ok_or(OAuthError::InvalidGrant("the refresh token is invalid"))?;
+    Ok(token.token_key())
 }
 
 pub async fn refresh(
