@@ -6,11 +6,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::apps::App;
 use crate::config::OAuthSettings;
 use crate::credentials::{IssuedSecret, SecretKind};
 use crate::http::form::FormData;
 use crate::http::Json;
-use crate::store::{self, query::Step};
+use crate::store;
+use crate::store::query::{Read, Record, Step};
 
 use super::flows::{authorization_code, refresh_token};
 use super::{client_auth, OAuthError};
@@ -60,29 +62,41 @@ pub async fn token(
     let grant = grant_type(&form)?;
     let now = crate::time::now();
     let db = &state.store;
-    let failures = &state.limits.client_auth;
-    // The client's app and the presented code or token are read in one database request; the
-    // client's verdict and its rate limit still come before anything about the code or token.
     let settings = &state.settings.oauth;
     let response = match grant {
         GrantType::AuthorizationCode => {
             let key = authorization_code::code_key(&form);
-            let read = key.as_deref().ok().map(store::tokens::code_lookup);
-            let (client, row) = client_auth::authenticate_reading(db, failures, &headers, &form, now, read).await?;
-            state.limits.token.take(&client.client_id, now)?;
+            let (client, row) = admit(&state, &headers, &form, now, &key, store::tokens::code_lookup).await?;
             let code = authorization_code::PresentedCode { key: key?, row };
             authorization_code::exchange(db, settings, &client, &form, code, now).await?
         }
         GrantType::RefreshToken => {
             let key = refresh_token::token_key(&form);
-            let read = key.as_deref().ok().map(store::tokens::refresh_lookup);
-            let (client, row) = client_auth::authenticate_reading(db, failures, &headers, &form, now, read).await?;
-            state.limits.token.take(&client.client_id, now)?;
+            let (client, row) = admit(&state, &headers, &form, now, &key, store::tokens::refresh_lookup).await?;
             let token = refresh_token::PresentedRefreshToken { key: key?, row };
             refresh_token::refresh(db, settings, &client, &form, token, now).await?
         }
     };
     Ok(no_store(Json(response)))
+}
+
+/// The authenticated client, within its token rate, and the row of the code or token under `key`
+/// (when the request presents a well-formed one), read in one database request. The client's
+/// verdict and its rate limit come before anything about the code or token, whose own errors
+/// (`key`'s) the caller reports after this.
+async fn admit<T: Record>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &FormData,
+    now: i64,
+    key: &Result<String, OAuthError>,
+    lookup: fn(&str) -> Read<T>,
+) -> Result<(App, Option<T>), OAuthError> {
+    let read = key.as_deref().ok().map(lookup);
+    let (client, row) =
+        client_auth::authenticate_reading(&state.store, &state.limits.client_auth, headers, form, now, read).await?;
+    state.limits.token.take(&client.client_id, now)?;
+    Ok((client, row))
 }
 
 /// Token responses must never be cached (RFC 6749 §5.1).

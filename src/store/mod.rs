@@ -85,7 +85,6 @@ impl StoreError {
 pub struct Store {
     reader: AnyPool,
     writer: AnyPool,
-    engine: Engine,
     fast: FastPath,
 }
 
@@ -99,8 +98,12 @@ enum FastPath {
 /// Connections of each PostgreSQL pool (sqlx's and the fast path's).
 const POSTGRES_CONNECTIONS: u32 = 16;
 
-/// How long a pooled PostgreSQL connection may sit idle before it is checked on its way out.
+/// How long a pooled PostgreSQL connection may sit idle before it is checked on its way out: one
+/// back within the last second was alive then; one idle for longer may have been closed by the
+/// server (a restart, an idle timeout) in a way the client has not noticed yet.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+/// How long a request waits for a PostgreSQL connection before it gets 503.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(3);
 
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Store, StoreError> {
@@ -135,12 +138,12 @@ impl Store {
             let reader = pool(8).connect_with(options).await?;
             let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let embedded = embedded::Embedded::open(file.get_filename())?;
-            Ok(Store { reader, writer, engine: Engine::Sqlite, fast: FastPath::Embedded(Arc::new(embedded)) })
+            Ok(Store { reader, writer, fast: FastPath::Embedded(Arc::new(embedded)) })
         } else {
             let options = AnyConnectOptions::from_str(database_url)?;
             let pool = AnyPoolOptions::new()
                 .max_connections(POSTGRES_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(3))
+                .acquire_timeout(WAIT_FOR_CONNECTION)
                 // sqlx pings every connection it hands out (a round trip per statement) besides
                 // the one it makes when a connection comes back. A connection back within the
                 // last second was alive then, so only one idle for longer is pinged: that still
@@ -158,22 +161,20 @@ impl Store {
                 .connect_with(options)
                 .await?;
             let fast = postgres::Postgres::new(database_url, POSTGRES_CONNECTIONS as usize)?;
-            Ok(Store {
-                reader: pool.clone(),
-                writer: pool,
-                engine: Engine::Postgres,
-                fast: FastPath::Postgres(Arc::new(fast)),
-            })
+            Ok(Store { reader: pool.clone(), writer: pool, fast: FastPath::Postgres(Arc::new(fast)) })
         }
     }
 
     pub fn engine(&self) -> Engine {
-        self.engine
+        match self.fast {
+            FastPath::Embedded(_) => Engine::Sqlite,
+            FastPath::Postgres(_) => Engine::Postgres,
+        }
     }
 
     /// Applies every pending migration of this engine.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.engine {
+        let migrator = match self.engine() {
             Engine::Sqlite => &SQLITE_MIGRATIONS,
             Engine::Postgres => &POSTGRES_MIGRATIONS,
         };
@@ -209,7 +210,7 @@ impl Store {
 
     /// Starts a transaction for writes that belong together.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        match self.engine {
+        match self.engine() {
             // Take the write lock up front: a deferred transaction that read first could not
             // upgrade once the embedded committer has written since (SQLITE_BUSY_SNAPSHOT).
             Engine::Sqlite => Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?),

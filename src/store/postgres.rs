@@ -20,7 +20,6 @@
 //! [`Store::fetch_all`]: super::Store::fetch_all
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use deadpool_postgres::tokio_postgres::types::{IsNull, ToSql, Type};
 use deadpool_postgres::tokio_postgres::{self, NoTls, Statement};
@@ -28,16 +27,10 @@ use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use tokio_postgres::types::to_sql_checked;
 
 use super::query::{Expect, Read, Record, Step, Value};
-use super::StoreError;
+use super::{StoreError, PING_WHEN_IDLE_FOR, WAIT_FOR_CONNECTION};
 
 type Pool = deadpool::managed::Pool<Manager>;
 type Connection = deadpool::managed::Object<Manager>;
-
-/// How long a pooled connection may sit idle before it is checked on its way out: one back
-/// within the last second was alive then; one idle for longer may have been closed by the server
-/// (a restart, an idle timeout) in a way the client has not noticed yet.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
-const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(3);
 
 pub struct Postgres {
     pool: Pool,
@@ -132,9 +125,12 @@ impl Postgres {
                 requests.push(client.execute(&commit, &[]));
             }
             // Pipelined: each request is sent when first polled, in this order, before any answer.
-            let answers = futures_util::future::join_all(requests).await;
-            let skip = usize::from(done == 0);
-            let mut answers = answers.into_iter().skip(skip);
+            let mut answers = futures_util::future::join_all(requests).await.into_iter();
+            if done == 0 {
+                if let Some(Err(e)) = answers.next() {
+                    return transaction.rolled_back(&rollback, Err(e.into())).await;
+                }
+            }
             let mut refused = false;
             for (step, answer) in steps[done..end].iter().zip(&mut answers) {
                 match answer {
