@@ -217,6 +217,8 @@ pub struct Measurement {
     pub other_load: f64,
     /// The worker stopped early because its prepared inputs ran out.
     pub ran_out: bool,
+    /// Measured after the growth case's filler rows were written (`--filler-tokens`).
+    pub grown: bool,
 }
 
 pub struct Plan {
@@ -345,6 +347,7 @@ pub async fn measure(kind: Kind, addr: SocketAddr, inputs: Arc<Inputs>, plan: &P
         client_busy: harness_ticks as f64 / hz / snapshot_seconds,
         other_load: if total > 0 { busy.saturating_sub(ours) as f64 / total as f64 } else { 0.0 },
         ran_out,
+        grown: false,
     })
 }
 

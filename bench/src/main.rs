@@ -62,10 +62,14 @@ struct Cli {
     /// Most codes to prepare for the code-exchange workload.
     #[arg(long, default_value_t = 100_000)]
     max_codes: usize,
-    /// Rows to add to the access-token table before measuring (half expired, half live), for
+    /// Rows to add to the access-token table before measuring (see --filler-expired-share), for
     /// the growth case: e.g. 10000000.
     #[arg(long, default_value_t = 0)]
     filler_tokens: u64,
+    /// The share of the filler rows that has already expired, and so is a backlog for the
+    /// janitor to work off while the workloads are measured (0 to 1).
+    #[arg(long, default_value_t = 0.5)]
+    filler_expired_share: f64,
     /// Instead of the workloads: a mixed load held for this many seconds at --soak-share of the
     /// mix's peak rate, reported per --soak-interval (e.g. --soak 600).
     #[arg(long)]
@@ -104,6 +108,7 @@ struct Options {
     postgres_url: String,
     max_codes: usize,
     filler_tokens: u64,
+    filler_expired: u64,
     soak: Option<(Duration, f64, Duration)>,
     server_cpu: Option<usize>,
 }
@@ -167,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         postgres_url: cli.postgres_url,
         max_codes: cli.max_codes.max(1),
         filler_tokens: cli.filler_tokens,
+        filler_expired: (cli.filler_tokens as f64 * cli.filler_expired_share.clamp(0.0, 1.0)).round() as u64,
         soak: cli.soak.map(|s| {
             (
                 Duration::from_secs(s.max(1)),
@@ -234,8 +240,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     );
     if options.filler_tokens > 0 {
         println!(
-            "Growth case: {} more rows (half expired, half live) were written into access_tokens before measuring.\n",
-            options.filler_tokens
+            "Growth case: every workload measured, then {} rows ({} of them expired) written into access_tokens, then every workload measured again (the rows marked +N rows).\n",
+            options.filler_tokens, options.filler_expired
         );
     }
     for run in &runs {
@@ -373,22 +379,19 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
     let sessions = prepare::sessions(addr, users).await?;
     let codes = prepare::codes(addr, &client.id, &sessions, token_count + chain_count, concurrency).await?;
     let mut tokens = prepare::exchange_all(addr, &client, codes, concurrency).await?;
-    let chains: Vec<String> = tokens.split_off(token_count).into_iter().map(|t| t.refresh).collect();
+    let chains: Mutex<Vec<String>> = Mutex::new(tokens.split_off(token_count).into_iter().map(|t| t.refresh).collect());
     let access: Vec<String> = tokens.into_iter().map(|t| t.access).collect();
     let keys = prepare::api_keys(addr, &access[..key_count.min(access.len())]).await?;
     // Token i was granted by user i % users, on that user's personal workspace.
     for token in access.iter().take(users) {
         prepare::caches(addr, token, 3).await?;
     }
-    if options.filler_tokens > 0 {
-        prepare::filler_tokens(engine, &db.url, options.filler_tokens).await?;
-    }
     let mut preparation_seconds = prepared_at.elapsed().as_secs_f64();
     eprintln!(
         "   prepared {users} users, {} access tokens, {} API keys, {} refresh chains in {preparation_seconds:.1} s",
         access.len(),
         keys.len(),
-        chains.len()
+        chains.lock().expect("chains").len()
     );
     let inputs = |codes: Vec<String>| -> anyhow::Result<Arc<Inputs>> {
         Ok(Arc::new(Inputs {
@@ -397,12 +400,15 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
             api_keys: keys.clone(),
             codes,
             next_code: AtomicUsize::new(0),
-            chains: Mutex::new(chains.clone()),
+            chains: Mutex::new(chains.lock().expect("chains").clone()),
             users,
         }))
     };
 
     if let Some((duration, share, interval)) = options.soak {
+        if options.filler_tokens > 0 {
+            prepare::filler_tokens(engine, &db.url, options.filler_tokens, options.filler_expired).await?;
+        }
         let plan = soak::SoakPlan {
             concurrency,
             probe: Duration::from_secs(10),
@@ -434,6 +440,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
             load_after: server::load_average(),
             preparation_seconds,
             soak: Some(result),
+            filler_rows: 0,
         });
     }
 
@@ -446,34 +453,56 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         Kind::CreateDatabase,
         Kind::Login,
     ];
+    // The growth case measures every workload twice in one sitting, before and after the filler
+    // rows, so that the host's drift between separate runs does not pass for growth.
+    let phases: &[bool] = if options.filler_tokens > 0 { &[false, true] } else { &[false] };
     let mut refresh_rate = None;
-    for kind in order.into_iter().filter(|k| options.wants(*k)) {
-        let codes = if kind == Kind::CodeExchange {
-            // Enough codes for the whole window at about the refresh rate (both issue a token
-            // pair in one transaction), plus a margin; running out early only shortens the window.
-            let window = (options.warmup + options.duration).as_secs_f64();
-            let rate = refresh_rate.unwrap_or(if options.smoke { 100.0 } else { 5000.0 });
-            let mut count = (rate * window * 1.3) as usize + 4 * concurrency;
-            count = count.min(if options.smoke { 400 } else { options.max_codes });
+    for &grown in phases {
+        if grown {
             let began = Instant::now();
-            let codes = prepare::codes(addr, &client.id, &sessions, count, concurrency).await?;
-            let spent = began.elapsed().as_secs_f64();
-            preparation_seconds += spent;
-            eprintln!("   prepared {count} codes through /oauth2/auth and consent in {spent:.1} s");
-            codes
-        } else {
-            Vec::new()
-        };
-        let m = load::measure(kind, addr, inputs(codes)?, &plan(tessera.pid(), postgres)).await?;
-        progress(&m);
-        if m.errors > 0 {
-            eprintln!("   tessera's log ends with:\n{}", tessera.log_tail());
+            prepare::filler_tokens(engine, &db.url, options.filler_tokens, options.filler_expired).await?;
+            eprintln!("   filler rows written and settled in {:.1} s", began.elapsed().as_secs_f64());
         }
-        if kind == Kind::Refresh {
-            refresh_rate = Some(m.rps);
+        for kind in order.into_iter().filter(|k| options.wants(*k)) {
+            let codes = if kind == Kind::CodeExchange {
+                // Enough codes for the whole window at about the refresh rate (both issue a token
+                // pair in one transaction), plus a margin; running out early only shortens the window.
+                let window = (options.warmup + options.duration).as_secs_f64();
+                let rate = refresh_rate.unwrap_or(if options.smoke { 100.0 } else { 5000.0 });
+                let mut count = (rate * window * 1.3) as usize + 4 * concurrency;
+                count = count.min(if options.smoke { 400 } else { options.max_codes });
+                let began = Instant::now();
+                let codes = prepare::codes(addr, &client.id, &sessions, count, concurrency).await?;
+                let spent = began.elapsed().as_secs_f64();
+                preparation_seconds += spent;
+                eprintln!("   prepared {count} codes through /oauth2/auth and consent in {spent:.1} s");
+                codes
+            } else {
+                Vec::new()
+            };
+            let inputs = inputs(codes)?;
+            let mut m = load::measure(kind, addr, inputs.clone(), &plan(tessera.pid(), postgres)).await?;
+            m.grown = grown;
+            progress(&m);
+            if m.errors > 0 {
+                eprintln!("   tessera's log ends with:\n{}", tessera.log_tail());
+            }
+            if kind == Kind::Refresh {
+                refresh_rate = Some(m.rps);
+                // The chains have moved on; the next refresh window continues from where they are.
+                *chains.lock().expect("chains") = inputs.chains.lock().expect("chains").clone();
+            }
+            rows.push(m);
         }
-        rows.push(m);
     }
     tessera.stop().await?;
-    Ok(EngineRun { engine, rows, load_before, load_after: server::load_average(), preparation_seconds, soak: None })
+    Ok(EngineRun {
+        engine,
+        rows,
+        load_before,
+        load_after: server::load_average(),
+        preparation_seconds,
+        soak: None,
+        filler_rows: options.filler_tokens,
+    })
 }

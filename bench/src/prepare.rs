@@ -237,10 +237,13 @@ pub async fn caches(addr: SocketAddr, access_token: &str, count: usize) -> anyho
 /// Grows the access-token table by `rows` rows written straight into the database, all under one
 /// prepared grant: the table a long-running deployment carries, for the growth case of
 /// docs/performance.md. Keys are shaped like the server's (an issue-time part that sorts in
-/// issue order, then a random hash), older than any token the server issues; the older half has
-/// expired, as it would have with one token lifetime, and is what the janitor then works off
-/// during the measurements.
-pub async fn filler_tokens(engine: Engine, database_url: &str, rows: u64) -> anyhow::Result<()> {
+/// issue order, then a random hash), older than any token the server issues; the oldest `expired`
+/// of them have expired, and are a backlog the janitor then works off during the measurements.
+///
+/// On PostgreSQL the table is then vacuumed and analyzed and a checkpoint taken: a table that grew
+/// to this size over months was vacuumed by autovacuum and checkpointed along the way, while a
+/// bulk load leaves all of that to fall due inside the measurement windows.
+pub async fn filler_tokens(engine: Engine, database_url: &str, rows: u64, expired: u64) -> anyhow::Result<()> {
     use sqlx::{Connection, Executor};
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(database_url).await.context("cannot open the database")?;
@@ -281,11 +284,15 @@ pub async fn filler_tokens(engine: Engine, database_url: &str, rows: u64) -> any
             .bind(&grant)
             .bind(now)
             .bind(written as i64)
-            .bind((rows / 2) as i64)
+            .bind(expired as i64)
             .execute(&mut conn)
             .await?;
         written += chunk;
         eprintln!("   filler tokens: {written} of {rows} written ({:.0} s)", began.elapsed().as_secs_f64());
+    }
+    if engine == Engine::Postgres {
+        conn.execute("VACUUM (ANALYZE) access_tokens").await?;
+        conn.execute("CHECKPOINT").await?;
     }
     let _ = conn.close().await;
     Ok(())
