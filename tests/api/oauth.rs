@@ -32,6 +32,7 @@ on_both_engines!(
     metadata_describes_every_endpoint,
     deleting_the_app_invalidates_its_codes_and_tokens,
     a_grant_records_its_last_use_to_the_minute,
+    the_janitor_removes_what_has_expired_and_nothing_else,
 );
 
 async fn setup(engine: Engine, env: &[(&str, &str)]) -> (TestApp, crate::helpers::Browser, Client) {
@@ -719,4 +720,30 @@ async fn deleting_the_app_invalidates_its_codes_and_tokens(engine: Engine) {
     // The client itself no longer exists, so its credentials fail outright.
     assert_eq!(exchange(&app, &client, &pending_code).await.status(), 401);
     assert_eq!(refresh(&app, &client, t["refresh_token"].as_str().expect("rt"), None).await.status(), 401);
+}
+
+/// The janitor is run with a clock two hours ahead: the access token and the codes are past their
+/// lifetimes, the refresh token (30 days) is not. What it removed is gone for the API too.
+async fn the_janitor_removes_what_has_expired_and_nothing_else(engine: Engine) {
+    let (app, browser, client) = setup(engine, &[]).await;
+    let issued = tokens(&app, &client, &obtain_code(&app, &browser, &client, &[]).await).await;
+    let unused_code = obtain_code(&app, &browser, &client, &[]).await;
+    let access = issued["access_token"].as_str().expect("access token");
+    let refresh_token = issued["refresh_token"].as_str().expect("refresh token");
+    let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
+
+    let now = tessera::time::now();
+    assert_eq!(tessera::ops::janitor::sweep(&store, now).await.expect("sweep"), 0, "nothing has expired yet");
+    assert_eq!(api_status(&app, access).await, 200);
+
+    let later = now + 2 * 3600;
+    // Two codes, their two authorization requests and the access token.
+    assert_eq!(tessera::ops::janitor::sweep(&store, later).await.expect("sweep"), 5);
+    assert_eq!(tessera::ops::janitor::sweep(&store, later).await.expect("sweep"), 0, "a second pass finds nothing");
+    assert_eq!(api_status(&app, access).await, 401, "the removed access token is unknown");
+    let r = exchange(&app, &client, &unused_code).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.expect("json")["error"], "invalid_grant");
+    let r = refresh(&app, &client, refresh_token, None).await;
+    assert_eq!(r.status(), 200, "the refresh token outlives the sweep");
 }
