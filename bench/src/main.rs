@@ -379,7 +379,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
     let sessions = prepare::sessions(addr, users).await?;
     let codes = prepare::codes(addr, &client.id, &sessions, token_count + chain_count, concurrency).await?;
     let mut tokens = prepare::exchange_all(addr, &client, codes, concurrency).await?;
-    let chains: Mutex<Vec<String>> = Mutex::new(tokens.split_off(token_count).into_iter().map(|t| t.refresh).collect());
+    let mut chains: Vec<String> = tokens.split_off(token_count).into_iter().map(|t| t.refresh).collect();
     let access: Vec<String> = tokens.into_iter().map(|t| t.access).collect();
     let keys = prepare::api_keys(addr, &access[..key_count.min(access.len())]).await?;
     // Token i was granted by user i % users, on that user's personal workspace.
@@ -391,16 +391,16 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         "   prepared {users} users, {} access tokens, {} API keys, {} refresh chains in {preparation_seconds:.1} s",
         access.len(),
         keys.len(),
-        chains.lock().expect("chains").len()
+        chains.len()
     );
-    let inputs = |codes: Vec<String>| -> anyhow::Result<Arc<Inputs>> {
+    let inputs = |codes: Vec<String>, chains: &[String]| -> anyhow::Result<Arc<Inputs>> {
         Ok(Arc::new(Inputs {
             basic: client.basic(),
             access_tokens: access.clone(),
             api_keys: keys.clone(),
             codes,
             next_code: AtomicUsize::new(0),
-            chains: Mutex::new(chains.lock().expect("chains").clone()),
+            chains: Mutex::new(chains.to_vec()),
             users,
         }))
     };
@@ -417,7 +417,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
             share,
             server_pid: tessera.pid(),
         };
-        let result = soak::run(addr, inputs(Vec::new())?, &plan).await?;
+        let result = soak::run(addr, inputs(Vec::new(), &chains)?, &plan).await?;
         for i in &result.intervals {
             eprintln!(
                 "   soak {:>5.0} s: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  server RSS {:.1} MiB",
@@ -480,7 +480,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
             } else {
                 Vec::new()
             };
-            let inputs = inputs(codes)?;
+            let inputs = inputs(codes, &chains)?;
             let mut m = load::measure(kind, addr, inputs.clone(), &plan(tessera.pid(), postgres)).await?;
             m.grown = grown;
             progress(&m);
@@ -490,7 +490,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
             if kind == Kind::Refresh {
                 refresh_rate = Some(m.rps);
                 // The chains have moved on; the next refresh window continues from where they are.
-                *chains.lock().expect("chains") = inputs.chains.lock().expect("chains").clone();
+                chains = inputs.chains.lock().expect("chains").clone();
             }
             rows.push(m);
         }
