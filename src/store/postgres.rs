@@ -6,11 +6,10 @@
 //! its pool sends a `Sync` and waits for the answer each time a connection comes back, and it
 //! cannot pipeline. Here a connection comes back to the pool without a word to the server
 //! (tokio-postgres keeps the protocol in step even when a request is abandoned halfway; one idle
-//! for longer than a second is checked before it is handed out again), and the statements of a
-//! write transaction are pipelined: everything up to and including the first claim travels with
-//! `BEGIN` in one round trip, the rest with `COMMIT` in a second (with the first when nothing
-//! follows the claim), so a token issue is two round trips for its transaction instead of one per
-//! statement plus three.
+//! for longer than a second is checked before it is handed out again), and a write transaction
+//! is one round trip: `BEGIN`, its statements and `COMMIT` pipelined, a claim among them guarded
+//! so that its failure aborts the transaction (see [`Postgres::write`]). A token issue is one
+//! round trip for its transaction instead of one per statement plus three.
 //!
 //! A transaction abandoned halfway (the client went away while it waited) must not leave its
 //! connection in the pool inside an open transaction: [`OpenTransaction`] closes such a
@@ -93,66 +92,52 @@ impl Postgres {
 
     /// Runs `steps` as one transaction: the rows they changed, or `None` if a step's
     /// [`Expect::OneRow`] guard failed and the transaction was rolled back.
+    ///
+    /// `BEGIN`, every step and `COMMIT` travel in one round trip. A claim is sent wrapped in
+    /// `tessera_claimed` (migration 0010), which raises when it changed no row: the error aborts
+    /// the transaction, PostgreSQL refuses the statements behind it, and the `COMMIT` rolls back.
     pub async fn write(&self, steps: &[Step]) -> Result<Option<u64>, StoreError> {
         let connection = self.connection().await?;
         let mut statements = Vec::with_capacity(steps.len());
         for step in steps {
-            statements.push(prepare(&connection, &step.sql, &step.params).await?);
+            let statement = match step.expect {
+                Expect::Anything => prepare(&connection, &step.sql, &step.params).await?,
+                Expect::OneRow => prepare(&connection, &guarded_claim(&step.sql), &step.params).await?,
+            };
+            statements.push(statement);
         }
         let begin = connection.prepare_cached("BEGIN").await?;
         let commit = connection.prepare_cached("COMMIT").await?;
-        let rollback = connection.prepare_cached("ROLLBACK").await?;
 
         let transaction = OpenTransaction(Some(connection));
         let client = transaction.client()?;
-        let mut changed = 0;
-        let mut done = 0;
-        loop {
-            // This round trip's statements: up to and including the next claim, whose answer
-            // decides whether the rest may follow.
-            let end =
-                steps[done..].iter().position(|s| s.expect == Expect::OneRow).map_or(steps.len(), |at| done + at + 1);
-            let last = end == steps.len();
-            let params: Vec<_> = steps[done..end].iter().map(|s| as_params(&s.params)).collect();
-            let mut requests = Vec::with_capacity(end - done + 2);
-            if done == 0 {
-                requests.push(client.execute(&begin, &[]));
-            }
-            for (statement, params) in statements[done..end].iter().zip(&params) {
-                requests.push(client.execute(statement, params));
-            }
-            if last {
-                requests.push(client.execute(&commit, &[]));
-            }
-            // Pipelined: each request is sent when first polled, in this order, before any answer.
-            let mut answers = futures_util::future::join_all(requests).await.into_iter();
-            if done == 0 {
-                if let Some(Err(e)) = answers.next() {
-                    return transaction.rolled_back(&rollback, Err(e.into())).await;
-                }
-            }
-            let mut refused = false;
-            for (step, answer) in steps[done..end].iter().zip(&mut answers) {
-                match answer {
-                    Ok(rows) => {
-                        changed += rows;
-                        refused |= step.expect == Expect::OneRow && rows != 1;
-                    }
-                    // The transaction is aborted: a COMMIT sent behind this step rolled it back.
-                    Err(e) if last => return transaction.ended(Err(e.into())),
-                    Err(e) => return transaction.rolled_back(&rollback, Err(e.into())).await,
-                }
-            }
-            if refused {
-                return transaction.rolled_back(&rollback, Ok(None)).await;
-            }
-            if last {
-                // The answer to the COMMIT sent behind the last statements.
-                let committed = answers.next().unwrap_or(Ok(0));
-                return transaction.ended(committed.map(|_| Some(changed)).map_err(Into::into));
-            }
-            done = end;
+        let params: Vec<_> = steps.iter().map(|s| as_params(&s.params)).collect();
+        let mut requests = Vec::with_capacity(steps.len() + 2);
+        requests.push(client.execute(&begin, &[]));
+        for (statement, params) in statements.iter().zip(&params) {
+            requests.push(client.execute(statement, params));
         }
+        requests.push(client.execute(&commit, &[]));
+        // Pipelined: each request is sent when first polled, in this order, before any answer.
+        let mut answers = futures_util::future::join_all(requests).await.into_iter();
+        let began = answers.next().unwrap_or(Ok(0));
+        let mut changed = 0;
+        let mut outcome = began.map(|_| Some(0)).map_err(StoreError::from);
+        for answer in answers.by_ref().take(steps.len()) {
+            match (answer, &outcome) {
+                (Ok(rows), Ok(Some(_))) => changed += rows,
+                // Every statement behind a failed one is refused; the first failure tells why.
+                (_, Ok(None) | Err(_)) => {}
+                (Err(e), Ok(Some(_))) if e.code().is_some_and(|c| c.code() == CLAIM_REFUSED) => outcome = Ok(None),
+                (Err(e), Ok(Some(_))) => outcome = Err(e.into()),
+            }
+        }
+        // The answer to the COMMIT: it committed, or (after a failure) rolled back.
+        let committed = answers.next().unwrap_or(Ok(0));
+        transaction.ended(match outcome {
+            Ok(Some(_)) => committed.map(|_| Some(changed)).map_err(Into::into),
+            refused_or_failed => refused_or_failed,
+        })
     }
 
     async fn connection(&self) -> Result<Connection, StoreError> {
@@ -181,14 +166,6 @@ impl OpenTransaction {
         drop(self.0.take());
         outcome
     }
-
-    async fn rolled_back<T>(self, rollback: &Statement, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
-        match self.client()?.execute(rollback, &[]).await {
-            Ok(_) => self.ended(outcome),
-            // Dropped unended: closed, which also undoes the transaction.
-            Err(e) => outcome.and(Err(e.into())),
-        }
-    }
 }
 
 impl Drop for OpenTransaction {
@@ -197,6 +174,16 @@ impl Drop for OpenTransaction {
             drop(Connection::take(connection));
         }
     }
+}
+
+/// The SQLSTATE `tessera_claimed` raises for a claim that changed no row.
+const CLAIM_REFUSED: &str = "TS001";
+
+/// A claim (an `UPDATE` or `INSERT` that must change exactly one row) as a statement that fails
+/// unless it did.
+fn guarded_claim(sql: &str) -> String {
+    debug_assert!(!sql.contains("RETURNING"), "a claim returns nothing of its own");
+    format!("WITH claimed AS ({sql} RETURNING 1) SELECT tessera_claimed(count(*)) FROM claimed")
 }
 
 /// The statement for `sql`, prepared once per connection with its parameters typed as the
