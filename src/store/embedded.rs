@@ -300,6 +300,7 @@ fn run_in_savepoint(conn: &Connection, steps: &[Step]) -> rusqlite::Result<Optio
 }
 
 fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>, flusher: Option<Flusher>) {
+    wake_without_preempting();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
@@ -323,6 +324,24 @@ fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>, flusher: Option
         }
     }
 }
+
+/// Puts the calling thread (the committer) in Linux's SCHED_BATCH policy, whose wake-ups do not
+/// preempt the running thread. When the committer shares a CPU with the request threads, a job
+/// sent to it used to preempt the sender at once, so the committer woke for every one to three
+/// jobs: about 5,400 commits and 14,000 context switches a second during a refresh run, and as
+/// many WAL writes of the same few pages. Now the request threads queue what they have before
+/// it runs, and each commit covers more jobs (tessera-bench: 22-27% less server CPU per token
+/// issue, p99 lower). It still gets its fair share of the CPU, and an idle CPU at once.
+/// The flusher keeps the default policy: the next fsync should start as soon as one ends.
+#[cfg(target_os = "linux")]
+fn wake_without_preempting() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads `param` and changes only the calling thread's policy.
+    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wake_without_preempting() {}
 
 /// Runs and commits one batch: the jobs to answer once durable, or every job with the error
 /// that undid the whole transaction.
