@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use load::{Inputs, Kind, Measurement, Plan};
+use load::{GeneratorWaits, Inputs, Kind, Measurement, Plan};
 use report::EngineRun;
 use server::{Database, Engine, Server};
 
@@ -80,6 +80,11 @@ struct Cli {
     /// Seconds per row of the soak's report.
     #[arg(long, default_value_t = 60)]
     soak_interval: u64,
+    /// How the load generator waits for responses: spin (polls on its own CPU, so the server's
+    /// sends do not pay for waking it over loopback) or sleep (in epoll_wait, as wrk and oha do).
+    /// It spins only when server and generator are pinned to CPUs of their own.
+    #[arg(long, value_enum, default_value = "spin")]
+    generator_waits: GeneratorWaits,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +116,7 @@ struct Options {
     filler_expired: u64,
     soak: Option<(Duration, f64, Duration)>,
     server_cpu: Option<usize>,
+    spin: bool,
 }
 
 impl Options {
@@ -181,6 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             )
         }),
         server_cpu: None,
+        spin: false,
     };
     if options.duration.is_zero() {
         bail!("--duration must be positive");
@@ -197,12 +204,18 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     if pinning {
         options.server_cpu = Some(cpus[0]);
         server::pin_self(cpus[1])?;
+        options.spin = cli.generator_waits == GeneratorWaits::Spin;
     }
     if cfg!(debug_assertions) && !smoke {
         eprintln!("warning: tessera-bench was built without --release; the load generator may be the bottleneck");
     }
     let placement = if pinning {
-        format!("server on CPU {} (taskset), load generator on CPU {}", cpus[0], cpus[1])
+        format!(
+            "server on CPU {} (taskset), load generator on CPU {} ({} between responses)",
+            cpus[0],
+            cpus[1],
+            if options.spin { "spinning" } else { "sleeping" }
+        )
     } else {
         format!(
             "no pinning ({} CPU(s) usable, taskset {})",
@@ -347,6 +360,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         duration: options.duration,
         server_pid: pid,
         count_postgres,
+        spin: options.spin,
     };
     let mut rows = Vec::new();
 
