@@ -82,7 +82,9 @@ struct Cli {
     soak_interval: u64,
     /// How the load generator waits for responses: spin (polls on its own CPU, so the server's
     /// sends do not pay for waking it over loopback) or sleep (in epoll_wait, as wrk and oha do).
-    /// It spins only when server and generator are pinned to CPUs of their own.
+    /// It spins only on SQLite and only when server and generator are pinned to CPUs of their
+    /// own: PostgreSQL's backends also run on the generator's CPU, and spinning would take it
+    /// from them.
     #[arg(long, value_enum, default_value = "spin")]
     generator_waits: GeneratorWaits,
 }
@@ -211,10 +213,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     }
     let placement = if pinning {
         format!(
-            "server on CPU {} (taskset), load generator on CPU {} ({} between responses)",
+            "server on CPU {} (taskset), load generator on CPU {} ({})",
             cpus[0],
             cpus[1],
-            if options.spin { "spinning" } else { "sleeping" }
+            if options.spin {
+                "spinning between responses on SQLite, sleeping on PostgreSQL"
+            } else {
+                "sleeping between responses"
+            }
         )
     } else {
         format!(
@@ -360,7 +366,8 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         duration: options.duration,
         server_pid: pid,
         count_postgres,
-        spin: options.spin,
+        // PostgreSQL's backends are not pinned and need the generator's CPU too.
+        spin: options.spin && engine == Engine::Sqlite,
     };
     let mut rows = Vec::new();
 
