@@ -44,6 +44,11 @@ use super::query::{Expect, Step};
 const IDLE_READERS: usize = 16;
 /// At most this many writes share one transaction, so one batch cannot grow without bound.
 const MAX_BATCH: usize = 512;
+
+/// Thread names of at most 15 bytes, all that Linux keeps of one, so that `perf`, `top` and
+/// `/proc` tell the two apart.
+const COMMITTER_THREAD: &str = "tessera-commit";
+const FLUSHER_THREAD: &str = "tessera-flush";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
 /// Database pages are read through a memory map instead of a read() copy each: a reader's page
@@ -85,7 +90,7 @@ impl Embedded {
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         let (sender, jobs) = mpsc::channel();
         std::thread::Builder::new()
-            .name("tessera-sqlite-commit".into())
+            .name(COMMITTER_THREAD.into())
             .spawn(move || commit_loop(writer, jobs, flusher))
             .map_err(|e| failure(ffi::SQLITE_CANTOPEN, format!("cannot start the committer thread: {e}")))?;
         Ok(Embedded { path: path.to_owned(), readers: Mutex::new(Vec::new()), committer: Mutex::new(Some(sender)) })
@@ -187,7 +192,7 @@ impl Flusher {
         let (batches, committed) = mpsc::channel::<Vec<WriteJob>>();
         let flag = healthy.clone();
         std::thread::Builder::new()
-            .name("tessera-sqlite-flush".into())
+            .name(FLUSHER_THREAD.into())
             .spawn(move || {
                 while let Ok(first) = committed.recv() {
                     // Every batch already committed is covered by the fsync that starts now.
@@ -337,7 +342,10 @@ fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>, flusher: Option
 fn wake_without_preempting() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler reads `param` and changes only the calling thread's policy.
-    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        // Only a cost: commits are then smaller where the committer shares a CPU.
+        tracing::debug!(error = %std::io::Error::last_os_error(), "the committer keeps the default scheduling policy");
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -431,6 +439,36 @@ mod tests {
 
     fn count(db: &Embedded, sql: &str) -> i64 {
         db.read(|conn| conn.query_row(sql, [], |row| row.get(0))).expect("count")
+    }
+
+    /// The scheduling policy of every thread of this process with the given name (`/proc`'s
+    /// `stat`, field 41).
+    #[cfg(target_os = "linux")]
+    fn policies_of_threads_named(name: &str) -> Vec<i32> {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+        tasks
+            .filter_map(|task| {
+                let dir = task.ok()?.path();
+                let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                // The name is in parentheses and may hold spaces; the fields after it start at 3.
+                let (head, fields) = stat.rsplit_once(')')?;
+                (head.split_once('(')?.1 == name).then(|| fields.split_whitespace().nth(41 - 3)?.parse().ok())?
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_committer_does_not_preempt_and_the_flusher_does() {
+        let (_dir, db) = database();
+        // Answered only once the committer and the flusher have both run.
+        db.write(vec![Step::new("INSERT INTO codes (hash, used) VALUES ('p', 0)", values![])]).await.expect("write");
+        let committers = policies_of_threads_named(COMMITTER_THREAD);
+        let flushers = policies_of_threads_named(FLUSHER_THREAD);
+        assert!(!committers.is_empty() && !flushers.is_empty(), "{committers:?} {flushers:?}");
+        // Other tests' stores may run beside this one; every committer and flusher is alike.
+        assert!(committers.iter().all(|&p| p == libc::SCHED_BATCH), "committers: {committers:?}");
+        assert!(flushers.iter().all(|&p| p == libc::SCHED_OTHER), "flushers: {flushers:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
