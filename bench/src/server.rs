@@ -249,8 +249,21 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        // The log goes with its temporary directory: what went wrong in it is shown first.
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let troubles: Vec<&str> =
+            log.lines().filter(|line| line.contains(" WARN ") || line.contains(" ERROR ")).collect();
+        for line in troubles.iter().take(MOST_LOG_LINES_SHOWN) {
+            eprintln!("server log: {line}");
+        }
+        if troubles.len() > MOST_LOG_LINES_SHOWN {
+            eprintln!("server log: ... and {} more warnings and errors", troubles.len() - MOST_LOG_LINES_SHOWN);
+        }
     }
 }
+
+/// The most of a server's warnings and errors shown when it stops.
+const MOST_LOG_LINES_SHOWN: usize = 10;
 
 /// Runs `tessera admin ...` against the database and returns its JSON answer.
 pub fn admin(bin: &Path, database_url: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {

@@ -95,7 +95,7 @@ enum FastPath {
     Postgres(Arc<postgres::Postgres>),
 }
 
-/// Connections of each PostgreSQL pool (sqlx's and the fast path's).
+/// Connections of sqlx's PostgreSQL pool (the fast path keeps its own few: see [`postgres`]).
 const POSTGRES_CONNECTIONS: u32 = 16;
 
 /// How long a pooled PostgreSQL connection may sit idle before it is checked on its way out: one
@@ -160,7 +160,7 @@ impl Store {
                 })
                 .connect_with(options)
                 .await?;
-            let fast = postgres::Postgres::new(database_url, POSTGRES_CONNECTIONS as usize)?;
+            let fast = postgres::Postgres::new(database_url)?;
             Ok(Store { reader: pool.clone(), writer: pool, fast: FastPath::Postgres(Arc::new(fast)) })
         }
     }

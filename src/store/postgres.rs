@@ -1,38 +1,48 @@
-//! The PostgreSQL engine's fast path: tokio-postgres connections in a deadpool pool, for the
-//! reads and write transactions partners make most (everything behind [`Store::fetch_optional`],
+//! The PostgreSQL engine's fast path: tokio-postgres connections, for the reads and write
+//! transactions partners make most (everything behind [`Store::fetch_optional`],
 //! [`Store::fetch_all`] and [`Store::write_all`](super::Store::write_all)).
 //!
 //! sqlx, which serves the rest, costs a round trip per statement on top of the statement itself:
 //! its pool sends a `Sync` and waits for the answer each time a connection comes back, and it
-//! cannot pipeline. Here a connection comes back to the pool without a word to the server
-//! (tokio-postgres keeps the protocol in step even when a request is abandoned halfway; one idle
-//! for longer than a second is checked before it is handed out again), and a write transaction
-//! is one round trip: `BEGIN`, its statements and `COMMIT` pipelined, a claim among them guarded
-//! so that its failure aborts the transaction (see [`Postgres::write`]). A token issue is one
-//! round trip for its transaction instead of one per statement plus three.
+//! cannot pipeline. Here what costs PostgreSQL most per request is shared among requests:
 //!
-//! A transaction abandoned halfway (the client went away while it waited) must not leave its
-//! connection in the pool inside an open transaction: [`OpenTransaction`] closes such a
-//! connection instead, and PostgreSQL rolls the transaction back.
+//! - **Reads** share a few long-lived connections ([`SharedReaders`]). tokio-postgres pipelines
+//!   the queries of every task using a connection, so under load its backend finds the next
+//!   query already waiting and answers a stream of them without sleeping between them, and
+//!   tessera reads many answers with one system call.
+//! - **Write transactions** are committed in groups ([`GroupCommitter`]): those waiting when a
+//!   commit begins travel as one transaction in one round trip, `BEGIN`, their statements and
+//!   `COMMIT` pipelined, so one WAL flush and one wake-up serve them all. Each still commits or
+//!   fails alone: a claim among them is guarded so that its failure aborts the group, which is
+//!   then run again without the transaction that failed.
+//!
+//! A group that a request abandons halfway runs to its end on its own task, so no connection
+//! goes back to the pool inside an open transaction; should the task itself be dropped (the
+//! runtime shutting down), [`OpenTransaction`] closes its connection instead, and PostgreSQL
+//! rolls the transaction back.
 //!
 //! [`Store::fetch_optional`]: super::Store::fetch_optional
 //! [`Store::fetch_all`]: super::Store::fetch_all
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use deadpool_postgres::tokio_postgres::types::{IsNull, ToSql, Type};
 use deadpool_postgres::tokio_postgres::{self, NoTls, Statement};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::to_sql_checked;
 
 use super::query::{Expect, Read, Record, Step, Value};
-use super::{StoreError, PING_WHEN_IDLE_FOR, WAIT_FOR_CONNECTION};
+use super::{is_unavailable_sqlstate, StoreError, PING_WHEN_IDLE_FOR, WAIT_FOR_CONNECTION};
 
 type Pool = deadpool::managed::Pool<Manager>;
 type Connection = deadpool::managed::Object<Manager>;
 
 pub struct Postgres {
     pool: Pool,
+    readers: SharedReaders,
+    committer: GroupCommitter,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -42,27 +52,19 @@ impl std::fmt::Debug for Postgres {
 }
 
 impl Postgres {
-    /// A pool of up to `max_connections` connections to `url`, opened as they are needed.
-    pub fn new(url: &str, max_connections: usize) -> Result<Postgres, StoreError> {
+    /// The shared read connections and the group committer's for `url`, opened as they are
+    /// needed. Must be called within a tokio runtime, on which the committer runs.
+    pub fn new(url: &str) -> Result<Postgres, StoreError> {
         let config = tokio_postgres::Config::from_str(url)?;
-        let manager = deadpool_postgres::Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
-        let pool = Pool::builder(Manager(manager))
-            .max_size(max_connections)
-            .runtime(deadpool::Runtime::Tokio1)
-            .wait_timeout(Some(WAIT_FOR_CONNECTION))
-            .create_timeout(Some(WAIT_FOR_CONNECTION))
-            .recycle_timeout(Some(WAIT_FOR_CONNECTION))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Postgres { pool })
+        let shared = shared_readers();
+        let readers = SharedReaders::new(new_pool(&config, 2 * shared)?, shared);
+        let pool = new_pool(&config, COMMITS_IN_FLIGHT)?;
+        let committer = GroupCommitter::start(pool.clone());
+        Ok(Postgres { pool, readers, committer })
     }
 
     pub async fn fetch_optional<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Option<T>, StoreError> {
-        let connection = self.connection().await?;
+        let connection = self.readers.next().await?;
         let statement = prepare(&connection, sql, params).await?;
         let row = connection.query_opt(&statement, &as_params(params)).await?;
         Ok(row.as_ref().map(T::from_postgres).transpose()?)
@@ -74,7 +76,7 @@ impl Postgres {
         first: &Read<A>,
         second: &Read<B>,
     ) -> Result<(Option<A>, Option<B>), StoreError> {
-        let connection = self.connection().await?;
+        let connection = self.readers.next().await?;
         let statement_a = prepare(&connection, &first.sql, &first.params).await?;
         let statement_b = prepare(&connection, &second.sql, &second.params).await?;
         let (params_a, params_b) = (as_params(&first.params), as_params(&second.params));
@@ -84,68 +86,271 @@ impl Postgres {
     }
 
     pub async fn fetch_all<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError> {
-        let connection = self.connection().await?;
+        let connection = self.readers.next().await?;
         let statement = prepare(&connection, sql, params).await?;
         let rows = connection.query(&statement, &as_params(params)).await?;
         Ok(rows.iter().map(T::from_postgres).collect::<Result<_, _>>()?)
     }
 
-    /// Runs `steps` as one transaction: the rows they changed, or `None` if a step's
-    /// [`Expect::OneRow`] guard failed and the transaction was rolled back.
+    /// Runs `steps` as one transaction, durably committed before this returns: the rows they
+    /// changed, or `None` if a step's [`Expect::OneRow`] guard failed and nothing was changed.
     ///
-    /// `BEGIN`, every step and `COMMIT` travel in one round trip. A claim is sent wrapped in
-    /// `tessera_claimed` (migration 0010), which raises when it changed no row: the error aborts
-    /// the transaction, PostgreSQL refuses the statements behind it, and the `COMMIT` rolls back.
-    pub async fn write(&self, steps: &[Step]) -> Result<Option<u64>, StoreError> {
-        let connection = self.connection().await?;
-        let mut statements = Vec::with_capacity(steps.len());
-        for step in steps {
-            let statement = match step.expect {
-                Expect::Anything => prepare(&connection, &step.sql, &step.params).await?,
-                Expect::OneRow => prepare(&connection, &guarded_claim(&step.sql), &step.params).await?,
-            };
-            statements.push(statement);
-        }
-        let begin = connection.prepare_cached("BEGIN").await?;
-        let commit = connection.prepare_cached("COMMIT").await?;
-
-        let transaction = OpenTransaction(Some(connection));
-        let client = transaction.client()?;
-        let params: Vec<_> = steps.iter().map(|s| as_params(&s.params)).collect();
-        let mut requests = Vec::with_capacity(steps.len() + 2);
-        requests.push(client.execute(&begin, &[]));
-        for (statement, params) in statements.iter().zip(&params) {
-            requests.push(client.execute(statement, params));
-        }
-        requests.push(client.execute(&commit, &[]));
-        // Pipelined: each request is sent when first polled, in this order, before any answer.
-        let mut answers = futures_util::future::join_all(requests).await.into_iter();
-        let began = answers.next().unwrap_or(Ok(0));
-        let mut changed = 0;
-        let mut outcome = began.map(|_| Some(0)).map_err(StoreError::from);
-        for answer in answers.by_ref().take(steps.len()) {
-            match (answer, &outcome) {
-                (Ok(rows), Ok(Some(_))) => changed += rows,
-                // Every statement behind a failed one is refused; the first failure tells why.
-                (_, Ok(None) | Err(_)) => {}
-                (Err(e), Ok(Some(_))) if e.code().is_some_and(|c| c.code() == CLAIM_REFUSED) => outcome = Ok(None),
-                (Err(e), Ok(Some(_))) => outcome = Err(e.into()),
-            }
-        }
-        // The answer to the COMMIT: it committed, or (after a failure) rolled back.
-        let committed = answers.next().unwrap_or(Ok(0));
-        transaction.ended(match outcome {
-            Ok(Some(_)) => committed.map(|_| Some(changed)).map_err(Into::into),
-            refused_or_failed => refused_or_failed,
-        })
-    }
-
-    async fn connection(&self) -> Result<Connection, StoreError> {
-        Ok(self.pool.get().await?)
+    /// The transaction joins the others waiting at that moment in one group commit (see
+    /// [`GroupCommitter`]).
+    pub async fn write(&self, steps: Vec<Step>) -> Result<Option<u64>, StoreError> {
+        self.committer.write(steps).await
     }
 
     pub fn close(&self) {
         self.pool.close();
+        self.readers.close();
+    }
+}
+
+fn new_pool(config: &tokio_postgres::Config, max_size: usize) -> Result<Pool, StoreError> {
+    let manager = deadpool_postgres::Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    Pool::builder(Manager(manager))
+        .max_size(max_size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(WAIT_FOR_CONNECTION))
+        .create_timeout(Some(WAIT_FOR_CONNECTION))
+        .recycle_timeout(Some(WAIT_FOR_CONNECTION))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// How many connections the reads share: one per two CPUs tessera may run on, at least one.
+/// One backend answers a pipelined stream of lookups faster than several answer them by turns
+/// (on one or two CPUs, one connection carried 28-30k introspections a second against 20-23k
+/// for two and 16k for a connection per request), and two CPUs of tessera's keep one busy.
+fn shared_readers() -> usize {
+    std::thread::available_parallelism().map_or(1, |cpus| cpus.get() / 2).max(1)
+}
+
+/// A few connections every read shares, each carrying many requests at once: tokio-postgres
+/// pipelines the queries of all its users, so a backend finds the next query waiting when it
+/// finishes one and answers a stream of them without sleeping in between.
+struct SharedReaders {
+    pool: Pool,
+    slots: Vec<tokio::sync::Mutex<Option<Arc<Connection>>>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedReaders {
+    /// `count` shared connections from `pool`, which has room for a replacement of each.
+    fn new(pool: Pool, count: usize) -> SharedReaders {
+        let slots = (0..count).map(|_| tokio::sync::Mutex::new(None)).collect();
+        SharedReaders { pool, slots, next: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// The next connection in turn, opened (again) if it is not open. Requests wanting one
+    /// while it opens wait for it rather than opening their own.
+    async fn next(&self) -> Result<Arc<Connection>, StoreError> {
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.slots.len();
+        let mut slot = self.slots[turn].lock().await;
+        match slot.as_ref() {
+            Some(connection) if !connection.is_closed() => Ok(connection.clone()),
+            _ => {
+                // A closed one goes back to the pool when its last query has failed, and is
+                // thrown away there.
+                let fresh = Arc::new(self.pool.get().await?);
+                *slot = Some(fresh.clone());
+                Ok(fresh)
+            }
+        }
+    }
+
+    fn close(&self) {
+        for slot in &self.slots {
+            if let Ok(mut slot) = slot.try_lock() {
+                slot.take();
+            }
+        }
+        self.pool.close();
+    }
+}
+
+/// How many group commits may be under way at once, each on a connection of its own: while one
+/// waits for its WAL flush, the next is being written.
+const COMMITS_IN_FLIGHT: usize = 2;
+/// The most transactions one group commit carries.
+const MOST_PER_COMMIT: usize = 64;
+/// How often a group commit is tried again after PostgreSQL aborted it to break a deadlock or a
+/// serialization conflict with another process's.
+const CONFLICT_RETRIES: usize = 3;
+
+/// Runs the write transactions of all requests as group commits: the transactions waiting when a
+/// commit begins go to PostgreSQL as one transaction, pipelined in one round trip, so a busy
+/// server pays one `BEGIN`, one `COMMIT`, one WAL flush and one backend wake-up for many requests
+/// instead of for each.
+///
+/// Each request's transaction still commits or fails alone. When a statement fails (a claim lost
+/// its race, a unique name was taken), PostgreSQL rolls the whole group back; the transaction it
+/// belonged to is answered with that failure and the others are run again without it. No request
+/// is answered before the commit that holds its rows has returned.
+struct GroupCommitter {
+    jobs: mpsc::UnboundedSender<WriteJob>,
+}
+
+struct WriteJob {
+    steps: Vec<Step>,
+    answer: oneshot::Sender<Result<Option<u64>, StoreError>>,
+}
+
+/// How a group commit ended.
+enum GroupOutcome {
+    /// Committed: the rows each transaction changed, in order.
+    Committed(Vec<u64>),
+    /// The transaction at this place failed on its own account (a claim refused: `Ok(None)`, or
+    /// an error such as a unique violation) and the group was rolled back.
+    Refused { job: usize, answer: Result<Option<u64>, StoreError> },
+    /// PostgreSQL aborted the group to break a deadlock or a serialization conflict.
+    Conflict(StoreError),
+    /// The group could not run (no connection, the connection broke, the database refuses writes).
+    Failed(StoreError),
+}
+
+impl GroupCommitter {
+    fn start(pool: Pool) -> GroupCommitter {
+        let (jobs, waiting) = mpsc::unbounded_channel();
+        let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
+        for _ in 0..COMMITS_IN_FLIGHT {
+            tokio::spawn(commit_groups(pool.clone(), waiting.clone()));
+        }
+        GroupCommitter { jobs }
+    }
+
+    async fn write(&self, steps: Vec<Step>) -> Result<Option<u64>, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.jobs
+            .send(WriteJob { steps, answer })
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        answered.await.map_err(|_| StoreError::Unavailable("the store closed during the write".into()))?
+    }
+}
+
+/// One of the [`COMMITS_IN_FLIGHT`] loops: takes every transaction waiting (at least one, at most
+/// [`MOST_PER_COMMIT`]) and commits them as a group, until the store is dropped. Once a group has
+/// begun, it runs to its end even if a request in it goes away meanwhile.
+async fn commit_groups(pool: Pool, waiting: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<WriteJob>>>) {
+    let mut group = Vec::with_capacity(MOST_PER_COMMIT);
+    loop {
+        if waiting.lock().await.recv_many(&mut group, MOST_PER_COMMIT).await == 0 {
+            return;
+        }
+        // A request that went away before its transaction began leaves nothing to do.
+        group.retain(|job| !job.answer.is_closed());
+        commit_group(&pool, &mut group).await;
+    }
+}
+
+/// Commits `group`, leaving out the transactions that fail on their own account, and answers
+/// every one of them.
+async fn commit_group(pool: &Pool, group: &mut Vec<WriteJob>) {
+    let mut conflicts = 0;
+    while !group.is_empty() {
+        let outcome = match pool.get().await {
+            Ok(connection) => run_group(connection, group).await,
+            Err(e) => GroupOutcome::Failed(e.into()),
+        };
+        match outcome {
+            GroupOutcome::Committed(changed) => {
+                for (job, rows) in group.drain(..).zip(changed) {
+                    let _ = job.answer.send(Ok(Some(rows)));
+                }
+            }
+            GroupOutcome::Refused { job, answer } => {
+                let _ = group.remove(job).answer.send(answer);
+            }
+            GroupOutcome::Conflict(_) if conflicts < CONFLICT_RETRIES => conflicts += 1,
+            GroupOutcome::Conflict(error) | GroupOutcome::Failed(error) => {
+                let reason = error.to_string();
+                let mut jobs = group.drain(..);
+                if let Some(first) = jobs.next() {
+                    let _ = first.answer.send(Err(error));
+                }
+                for job in jobs {
+                    let _ = job.answer.send(Err(StoreError::Unavailable(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// `BEGIN`, every statement of every transaction in `group` and `COMMIT`, in one round trip. A
+/// claim is sent wrapped in `tessera_claimed` (migration 0010), which raises when it changed no
+/// row: the error aborts the group, PostgreSQL refuses the statements behind it, and the `COMMIT`
+/// rolls back.
+async fn run_group(connection: Connection, group: &[WriteJob]) -> GroupOutcome {
+    let mut statements = Vec::with_capacity(group.iter().map(|job| job.steps.len()).sum());
+    for (place, job) in group.iter().enumerate() {
+        for step in &job.steps {
+            let prepared = match step.expect {
+                Expect::Anything => prepare(&connection, &step.sql, &step.params).await,
+                Expect::OneRow => prepare(&connection, &guarded_claim(&step.sql), &step.params).await,
+            };
+            match prepared {
+                Ok(statement) => statements.push(statement),
+                Err(e) if connection.is_closed() => return GroupOutcome::Failed(e),
+                Err(e) => return GroupOutcome::Refused { job: place, answer: Err(e) },
+            }
+        }
+    }
+    let (begin, commit) = match (connection.prepare_cached("BEGIN").await, connection.prepare_cached("COMMIT").await) {
+        (Ok(begin), Ok(commit)) => (begin, commit),
+        (Err(e), _) | (_, Err(e)) => return GroupOutcome::Failed(e.into()),
+    };
+
+    let transaction = OpenTransaction(Some(connection));
+    let Ok(client) = transaction.client() else {
+        return GroupOutcome::Failed(StoreError::Unavailable("the transaction has ended".into()));
+    };
+    let params: Vec<_> = group.iter().flat_map(|job| &job.steps).map(|step| as_params(&step.params)).collect();
+    let mut requests = Vec::with_capacity(statements.len() + 2);
+    requests.push(client.execute(&begin, &[]));
+    for (statement, params) in statements.iter().zip(&params) {
+        requests.push(client.execute(statement, params));
+    }
+    requests.push(client.execute(&commit, &[]));
+    // Pipelined: each request is sent when first polled, in this order, before any answer.
+    let mut answers = futures_util::future::join_all(requests).await.into_iter();
+    if let Some(Err(e)) = answers.next() {
+        return transaction.ended(GroupOutcome::Failed(e.into()));
+    }
+    let mut changed = vec![0; group.len()];
+    for (place, job) in group.iter().enumerate() {
+        for answer in answers.by_ref().take(job.steps.len()) {
+            match answer {
+                Ok(rows) => changed[place] += rows,
+                // The first failure tells why; every statement behind it was refused, and the
+                // COMMIT rolled the group back.
+                Err(e) => return transaction.ended(failed_in_group(place, e)),
+            }
+        }
+    }
+    // The answer to the COMMIT.
+    transaction.ended(match answers.next() {
+        Some(Ok(_)) => GroupOutcome::Committed(changed),
+        Some(Err(e)) => GroupOutcome::Failed(e.into()),
+        None => GroupOutcome::Failed(StoreError::Unavailable("no answer to COMMIT".into())),
+    })
+}
+
+/// What a statement's failure in the transaction at `place` means for the group.
+fn failed_in_group(place: usize, error: tokio_postgres::Error) -> GroupOutcome {
+    use tokio_postgres::error::SqlState;
+    match error.code() {
+        Some(code) if code.code() == CLAIM_REFUSED => GroupOutcome::Refused { job: place, answer: Ok(None) },
+        Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE) => {
+            GroupOutcome::Conflict(error.into())
+        }
+        Some(code) if is_unavailable_sqlstate(code.code()) => GroupOutcome::Failed(error.into()),
+        Some(_) => GroupOutcome::Refused { job: place, answer: Err(error.into()) },
+        None => GroupOutcome::Failed(error.into()),
     }
 }
 
@@ -162,7 +367,7 @@ impl OpenTransaction {
     }
 
     /// The transaction committed or rolled back: the connection may go back to the pool.
-    fn ended<T>(mut self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+    fn ended<T>(mut self, outcome: T) -> T {
         drop(self.0.take());
         outcome
     }

@@ -221,7 +221,7 @@ impl Store {
     async fn write(&self, steps: Vec<Step>) -> Result<Option<u64>, StoreError> {
         match &self.fast {
             FastPath::Embedded(embedded) => Ok(embedded.write(steps).await?),
-            FastPath::Postgres(postgres) => postgres.write(&steps).await,
+            FastPath::Postgres(postgres) => postgres.write(steps).await,
         }
     }
 }

@@ -3,7 +3,11 @@
 use crate::helpers::{Engine, TestApp};
 use crate::on_both_engines;
 
-on_both_engines!(health_and_readiness_answer, every_response_carries_security_headers_and_a_request_id,);
+on_both_engines!(
+    health_and_readiness_answer,
+    every_response_carries_security_headers_and_a_request_id,
+    writes_committed_together_succeed_or_fail_each_alone,
+);
 
 async fn health_and_readiness_answer(engine: Engine) {
     let app = TestApp::spawn(engine).await;
@@ -175,11 +179,80 @@ async fn pooled_postgres_connections_closed_while_idle_are_replaced_unnoticed() 
     let _ = admin.close().await;
 }
 
-/// A write abandoned while PostgreSQL still works on it (the client went away mid-request) must
-/// not leave its connection in the pool inside the open transaction: the next request on that
-/// connection would read the abandoned write's uncommitted rows and commit them with its own.
+/// Both engines commit the write transactions waiting at a moment as one group. Each still
+/// succeeds or fails alone: a claim that lost its race, or a statement that broke a unique
+/// constraint, undoes its own transaction and no other, and every transaction that succeeds is
+/// there whole.
+async fn writes_committed_together_succeed_or_fail_each_alone(engine: Engine) {
+    use tessera::store::query::Step;
+    use tessera::values;
+    let db = crate::helpers::TestDatabase::create(engine).await;
+    let store = tessera::store::Store::connect(&db.url).await.expect("store");
+    store.migrate().await.expect("migrate");
+    // (Statements are prepared before their transaction begins: a table cannot be used in the
+    // transaction that creates it.)
+    let tables = vec![
+        Step::new("CREATE TABLE prizes (id BIGINT PRIMARY KEY, winner BIGINT)", values![]),
+        Step::new("CREATE TABLE entries (entry TEXT PRIMARY KEY)", values![]),
+    ];
+    store.write_counting(tables).await.expect("tables");
+    let taken = Step::new("INSERT INTO entries (entry) VALUES ('taken')", values![]);
+    store.write_counting(vec![taken]).await.expect("an entry");
+    let prizes = (0..20).map(|id| Step::new("INSERT INTO prizes (id) VALUES ($1)", values![id])).collect();
+    store.write_counting(prizes).await.expect("prizes");
+
+    // Sixty contenders, three for each prize, claim it and record their entry; ten more first
+    // record an entry that exists, then try to take every prize.
+    let contend = |contender: i64| {
+        let steps = vec![
+            Step::claim(
+                "UPDATE prizes SET winner = $1 WHERE id = $2 AND winner IS NULL",
+                values![contender, contender % 20],
+            ),
+            Step::new("INSERT INTO entries (entry) VALUES ($1)", values![contender.to_string()]),
+        ];
+        store.write_all(steps)
+    };
+    let spoil = || {
+        let steps = vec![
+            Step::new("INSERT INTO entries (entry) VALUES ('taken')", values![]),
+            Step::new("UPDATE prizes SET winner = -1", values![]),
+        ];
+        store.write_all(steps)
+    };
+    let contended = futures_util::future::join_all((0..60).map(contend));
+    let spoiled = futures_util::future::join_all((0..10).map(|_| spoil()));
+    let (contended, spoiled) = tokio::join!(contended, spoiled);
+
+    for outcome in spoiled {
+        let error = outcome.expect_err("a duplicate entry fails its own write");
+        assert!(error.is_unique_violation(), "{error}");
+    }
+    let winners: Vec<i64> =
+        (0..60).filter(|&c| *contended[c as usize].as_ref().expect("a contender's write")).collect();
+    assert_eq!(winners.len(), 20, "one winner per prize: {winners:?}");
+    let mut won: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, winner FROM prizes ORDER BY id").fetch_all(store.reader()).await.expect("prizes");
+    won.sort();
+    assert_eq!(
+        won,
+        winners.iter().map(|&w| (w % 20, w)).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>()
+    );
+    let mut entries: Vec<String> =
+        sqlx::query_scalar("SELECT entry FROM entries").fetch_all(store.reader()).await.expect("entries");
+    entries.sort();
+    let mut expected: Vec<String> = winners.iter().map(|w| w.to_string()).chain(["taken".to_owned()]).collect();
+    expected.sort();
+    assert_eq!(entries, expected, "exactly the winners' entries, besides the one there before");
+    store.close().await;
+}
+
+/// A write whose caller gave up while PostgreSQL still worked on it (the client went away
+/// mid-request) commits whole or not at all, in its own transaction: it must not stay open on a
+/// pooled connection, where the next request would read its uncommitted rows and commit them
+/// with its own, and it must not take a later write down with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_postgres_write_abandoned_halfway_leaves_no_open_transaction_behind() {
+async fn a_postgres_write_abandoned_halfway_commits_whole_and_leaves_no_open_transaction_behind() {
     use tessera::store::query::Step;
     use tessera::values;
     if !crate::helpers::postgres_available().await {
@@ -195,8 +268,11 @@ async fn a_postgres_write_abandoned_halfway_leaves_no_open_transaction_behind() 
         false,
     );
     let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
-    let name = || async { tessera::store::apps::find(&store, &client.id).await.expect("read").expect("the app").name };
-    let original = name().await;
+    let app_row = || async {
+        let app = tessera::store::apps::find(&store, &client.id).await.expect("read").expect("the app");
+        (app.name, app.updated_at)
+    };
+    let (_, updated_at) = app_row().await;
 
     // The claim holds its transaction open for half a second, with a step still to follow it
     // (so COMMIT is not yet sent); the request is dropped after 100 ms.
@@ -214,14 +290,10 @@ async fn a_postgres_write_abandoned_halfway_leaves_no_open_transaction_behind() 
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
 
     for _ in 0..4 {
-        assert_eq!(name().await, original, "a later read saw the abandoned transaction's rename");
+        assert_eq!(app_row().await, ("abandoned".to_owned(), updated_at + 1), "the abandoned write, whole, once");
     }
-    let touch = Step::new(
-        "UPDATE oauth_apps SET updated_at = updated_at + 1 WHERE client_id = $1",
-        values![client.id.as_str()],
-    );
-    assert_eq!(store.write_counting(vec![touch]).await.expect("a later write"), 1);
-    assert_eq!(name().await, original, "a later commit took the abandoned rename with it");
+    assert_eq!(store.write_counting(vec![touch()]).await.expect("a later write"), 1);
+    assert_eq!(app_row().await, ("abandoned".to_owned(), updated_at + 2), "the later write, once");
     store.close().await;
 }
 
