@@ -56,6 +56,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A statement given parameters it does not take (a bug): refused before it is sent.
+    #[error("parameters do not fit the statement: {0}")]
+    Mismatch(String),
 }
 
 impl StoreError {
@@ -69,7 +72,9 @@ impl StoreError {
             StoreError::Postgres(e) => {
                 e.code() == Some(&deadpool_postgres::tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
             }
-            StoreError::Pool(_) | StoreError::Unavailable(_) | StoreError::Migration(_) => false,
+            StoreError::Pool(_) | StoreError::Unavailable(_) | StoreError::Migration(_) | StoreError::Mismatch(_) => {
+                false
+            }
         }
     }
 }

@@ -181,11 +181,17 @@ async fn pooled_postgres_connections_closed_while_idle_are_replaced_unnoticed() 
 
 /// Both engines commit the write transactions waiting at a moment as one group. Each still
 /// succeeds or fails alone: a claim that lost its race, or a statement that broke a unique
-/// constraint, undoes its own transaction and no other, and every transaction that succeeds is
-/// there whole.
+/// constraint, undoes its own transaction and no other; every transaction that succeeds is there
+/// whole; and a claim refused only because of a transaction beside it that failed in the end
+/// is not refused.
 async fn writes_committed_together_succeed_or_fail_each_alone(engine: Engine) {
+    use std::future::Future;
+    use std::pin::Pin;
     use tessera::store::query::Step;
+    use tessera::store::StoreError;
     use tessera::values;
+    type Write<'a> = Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>>;
+
     let db = crate::helpers::TestDatabase::create(engine).await;
     let store = tessera::store::Store::connect(&db.url).await.expect("store");
     store.migrate().await.expect("migrate");
@@ -198,46 +204,81 @@ async fn writes_committed_together_succeed_or_fail_each_alone(engine: Engine) {
     store.write_counting(tables).await.expect("tables");
     let taken = Step::new("INSERT INTO entries (entry) VALUES ('taken')", values![]);
     store.write_counting(vec![taken]).await.expect("an entry");
-    let prizes = (0..20).map(|id| Step::new("INSERT INTO prizes (id) VALUES ($1)", values![id])).collect();
-    store.write_counting(prizes).await.expect("prizes");
+    let prizes = (0..20).chain([100]).map(|id| Step::new("INSERT INTO prizes (id) VALUES ($1)", values![id]));
+    store.write_counting(prizes.collect()).await.expect("prizes");
 
-    // Sixty contenders, three for each prize, claim it and record their entry; ten more first
-    // record an entry that exists, then try to take every prize.
-    let contend = |contender: i64| {
-        let steps = vec![
-            Step::claim(
-                "UPDATE prizes SET winner = $1 WHERE id = $2 AND winner IS NULL",
-                values![contender, contender % 20],
-            ),
-            Step::new("INSERT INTO entries (entry) VALUES ($1)", values![contender.to_string()]),
-        ];
-        store.write_all(steps)
+    let claim = |contender: i64, prize: i64| {
+        Step::claim("UPDATE prizes SET winner = $1 WHERE id = $2 AND winner IS NULL", values![contender, prize])
     };
-    let spoil = || {
-        let steps = vec![
-            Step::new("INSERT INTO entries (entry) VALUES ('taken')", values![]),
-            Step::new("UPDATE prizes SET winner = -1", values![]),
-        ];
-        store.write_all(steps)
+    let enter = |entry: String| Step::new("INSERT INTO entries (entry) VALUES ($1)", values![entry]);
+    // Sixty contenders, three for each of prizes 0-19, claim it and record their entry. One told
+    // it lost must find the prize taken at once: a failure is not answered before the
+    // transaction it met has committed.
+    let contend = |contender: i64| -> Write<'_> {
+        let store = &store;
+        Box::pin(async move {
+            let won = store.write_all(vec![claim(contender, contender % 20), enter(contender.to_string())]).await?;
+            if !won {
+                let winner: Option<i64> = sqlx::query_scalar("SELECT winner FROM prizes WHERE id = $1")
+                    .bind(contender % 20)
+                    .fetch_one(store.reader())
+                    .await?;
+                assert!(winner.is_some(), "contender {contender} lost prize {} to nobody", contender % 20);
+            }
+            Ok(won)
+        })
     };
-    let contended = futures_util::future::join_all((0..60).map(contend));
-    let spoiled = futures_util::future::join_all((0..10).map(|_| spoil()));
-    let (contended, spoiled) = tokio::join!(contended, spoiled);
+    // Ten spoilers give every prize to -1, then record an entry that exists.
+    let spoil = || -> Write<'_> {
+        Box::pin(store.write_all(vec![Step::new("UPDATE prizes SET winner = -1", values![]), enter("taken".into())]))
+    };
+    // The doomed one claims prize 100, then records an entry that exists; the heir, right behind
+    // it, claims prize 100 too, and must not be refused for a claim that never commits.
+    let mut doomed_and_heir: Option<[Write<'_>; 2]> = Some([
+        Box::pin(store.write_all(vec![claim(-2, 100), enter("taken".into())])),
+        Box::pin(store.write_all(vec![claim(1000, 100)])),
+    ]);
 
-    for outcome in spoiled {
-        let error = outcome.expect_err("a duplicate entry fails its own write");
-        assert!(error.is_unique_violation(), "{error}");
+    let mut writes: Vec<Write<'_>> = Vec::new();
+    for contender in 0..60 {
+        writes.push(contend(contender));
+        if contender % 6 == 5 {
+            writes.push(spoil());
+        }
+        if contender == 30 {
+            writes.extend(doomed_and_heir.take().into_iter().flatten());
+        }
     }
-    let winners: Vec<i64> =
-        (0..60).filter(|&c| *contended[c as usize].as_ref().expect("a contender's write")).collect();
+    let outcomes = tokio::time::timeout(std::time::Duration::from_secs(30), futures_util::future::join_all(writes))
+        .await
+        .expect("every write is answered");
+
+    let mut winners = Vec::new();
+    let mut outcomes = outcomes.into_iter();
+    for contender in 0..60 {
+        if outcomes.next().expect("a contender's answer").expect("a contender's write") {
+            winners.push(contender);
+        }
+        if contender % 6 == 5 {
+            let error = outcomes.next().expect("a spoiler's answer").expect_err("a spoiler's write fails");
+            assert!(error.is_unique_violation(), "{error}");
+        }
+        if contender == 30 {
+            // It breaks the constraint, or it loses prize 100 to the heir if the heir was
+            // committed first: it never wins.
+            match outcomes.next().expect("the doomed one's answer") {
+                Ok(won) => assert!(!won, "the doomed write cannot commit"),
+                Err(error) => assert!(error.is_unique_violation(), "{error}"),
+            }
+            assert!(outcomes.next().expect("the heir's answer").expect("the heir's write"), "the heir won prize 100");
+        }
+    }
     assert_eq!(winners.len(), 20, "one winner per prize: {winners:?}");
-    let mut won: Vec<(i64, i64)> =
+    let won: Vec<(i64, i64)> =
         sqlx::query_as("SELECT id, winner FROM prizes ORDER BY id").fetch_all(store.reader()).await.expect("prizes");
-    won.sort();
-    assert_eq!(
-        won,
-        winners.iter().map(|&w| (w % 20, w)).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>()
-    );
+    let mut expected: Vec<(i64, i64)> = winners.iter().map(|&w| (w % 20, w)).chain([(100, 1000)]).collect();
+    expected.sort();
+    assert_eq!(won, expected, "each prize to the contender told it won, prize 100 to the heir");
     let mut entries: Vec<String> =
         sqlx::query_scalar("SELECT entry FROM entries").fetch_all(store.reader()).await.expect("entries");
     entries.sort();
