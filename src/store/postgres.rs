@@ -12,9 +12,11 @@
 //!   tessera reads many answers with one system call.
 //! - **Write transactions** are committed in groups ([`GroupCommitter`]): those waiting when a
 //!   commit begins travel as one transaction in one round trip, `BEGIN`, their statements and
-//!   `COMMIT` pipelined, so one WAL flush and one wake-up serve them all. Each still commits or
-//!   fails alone: a claim among them is guarded so that its failure aborts the group, which is
-//!   then run again without the transaction that failed; that one runs again alone afterwards.
+//!   `COMMIT` pipelined, so one WAL flush and one wake-up serve them all. Transactions of the
+//!   same steps share one statement ([`batched`]), so a group of token requests is one executor
+//!   run and one reply. Each still commits or fails alone: a claim among them is guarded so that
+//!   its failure aborts the group, which is then run again without the transaction that failed;
+//!   that one runs again alone afterwards.
 //!
 //! A group that a request abandons halfway runs to its end on its own task, so no connection
 //! goes back to the pool inside an open transaction; should the task itself be dropped (the
@@ -24,6 +26,7 @@
 //! [`Store::fetch_optional`]: super::Store::fetch_optional
 //! [`Store::fetch_all`]: super::Store::fetch_all
 
+use std::ops::Range;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -33,8 +36,10 @@ use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::to_sql_checked;
 
-use super::query::{Expect, Read, Record, Step, Value};
+use super::query::{Read, Record, Step, Value};
 use super::{is_unavailable_sqlstate, StoreError, PING_WHEN_IDLE_FOR, WAIT_FOR_CONNECTION};
+
+mod batched;
 
 type Pool = deadpool::managed::Pool<Manager>;
 type Connection = deadpool::managed::Object<Manager>;
@@ -194,7 +199,7 @@ const CONFLICT_RETRIES: usize = 3;
 ///
 /// Each request's transaction still commits or fails alone. When a statement fails (a claim lost
 /// its race, a unique name was taken), PostgreSQL rolls the whole group back; the transaction it
-/// belonged to is set aside, the others run again without it, and then it runs alone (see
+/// belonged to (all those of its statement, when the error does not say which) is set aside, the others run again without it, and then it runs alone (see
 /// [`commit_group`]). No request is answered before the commit that holds its rows, or the
 /// rows its failure may have met, has returned.
 struct GroupCommitter {
@@ -210,9 +215,10 @@ struct WriteJob {
 enum GroupOutcome {
     /// Committed: the rows each transaction changed, in order.
     Committed(Vec<u64>),
-    /// The transaction at this place failed on its own account (a claim refused: `Ok(None)`, or
-    /// an error such as a unique violation) and the group was rolled back.
-    Refused { job: usize, answer: Result<Option<u64>, StoreError> },
+    /// A transaction at these places failed on its own account (a claim refused: `Ok(None)`, or
+    /// an error such as a unique violation) and the group was rolled back. `answer` is its
+    /// answer when there is one place.
+    Refused { jobs: Range<usize>, answer: Result<Option<u64>, StoreError> },
     /// PostgreSQL aborted the group to break a deadlock or a serialization conflict.
     Conflict(StoreError),
     /// The group could not run (no connection, the connection broke, the database refuses writes).
@@ -249,6 +255,7 @@ async fn commit_groups(pool: Pool, waiting: Arc<tokio::sync::Mutex<mpsc::Unbound
         }
         // A request that went away before its transaction began leaves nothing to do.
         group.retain(|job| !job.answer.is_closed());
+        batched::kinds_together(&mut group, |job| &job.steps);
         commit_group(&pool, &mut group).await;
     }
 }
@@ -283,10 +290,10 @@ async fn commit_together(pool: &Pool, group: &mut Vec<WriteJob>, set_aside: &mut
                     let _ = job.answer.send(Ok(Some(rows)));
                 }
             }
-            GroupOutcome::Refused { job, answer } if group.len() == 1 => {
-                let _ = group.remove(job).answer.send(answer);
+            GroupOutcome::Refused { answer, .. } if group.len() == 1 => {
+                let _ = group.remove(0).answer.send(answer);
             }
-            GroupOutcome::Refused { job, .. } => set_aside.push(group.remove(job)),
+            GroupOutcome::Refused { jobs, .. } => set_aside.extend(group.drain(jobs)),
             GroupOutcome::Conflict(_) if conflicts < CONFLICT_RETRIES => conflicts += 1,
             GroupOutcome::Conflict(error) | GroupOutcome::Failed(error) => {
                 let reason = error.to_string();
@@ -302,30 +309,25 @@ async fn commit_together(pool: &Pool, group: &mut Vec<WriteJob>, set_aside: &mut
     }
 }
 
-/// `BEGIN`, every statement of every transaction in `group` and `COMMIT`, in one round trip. A
-/// claim is sent wrapped in `tessera_claimed` (migration 0010), which raises when it changed no
-/// row: the error aborts the group, PostgreSQL refuses the statements behind it, and the `COMMIT`
-/// rolls back.
+/// `BEGIN`, the transactions of `group` as a few statements (see [`batched`]) and `COMMIT`, in
+/// one round trip. A claim's guard raises when it changed no row: the error aborts the group,
+/// PostgreSQL refuses the statements behind it, and the `COMMIT` rolls back.
 async fn run_group(connection: Connection, group: &[WriteJob]) -> GroupOutcome {
-    let mut statements = Vec::with_capacity(group.iter().map(|job| job.steps.len()).sum());
-    for (place, job) in group.iter().enumerate() {
-        for step in &job.steps {
-            let prepared = match step.expect {
-                Expect::Anything => prepare(&connection, &step.sql, &step.params).await,
-                Expect::OneRow => prepare(&connection, &guarded_claim(&step.sql), &step.params).await,
-            };
-            match prepared {
-                // tokio-postgres refuses parameters that do not fit their statement without
-                // sending it, but sends what follows: checked here, before anything is sent, so
-                // that a group never commits without one of its statements.
-                Ok(statement) if !fits(&statement, &step.params) => {
-                    let mismatch = StoreError::Mismatch(step.sql.clone());
-                    return GroupOutcome::Refused { job: place, answer: Err(mismatch) };
-                }
-                Ok(statement) => statements.push(statement),
-                Err(e) if connection.is_closed() => return GroupOutcome::Failed(e),
-                Err(e) => return GroupOutcome::Refused { job: place, answer: Err(e) },
+    let transactions: Vec<&[Step]> = group.iter().map(|job| job.steps.as_slice()).collect();
+    let batches = batched::batches(&transactions);
+    let mut statements = Vec::with_capacity(batches.len());
+    for batch in &batches {
+        match prepare(&connection, &batch.sql, &batch.params).await {
+            // tokio-postgres refuses parameters that do not fit their statement without
+            // sending it, but sends what follows: checked here, before anything is sent, so
+            // that a group never commits without one of its statements.
+            Ok(statement) if !fits(&statement, &batch.params) => {
+                let mismatch = StoreError::Mismatch(batch.sql.clone());
+                return GroupOutcome::Refused { jobs: batch.jobs.clone(), answer: Err(mismatch) };
             }
+            Ok(statement) => statements.push(statement),
+            Err(e) if connection.is_closed() => return GroupOutcome::Failed(e),
+            Err(e) => return GroupOutcome::Refused { jobs: batch.jobs.clone(), answer: Err(e) },
         }
     }
     let (begin, commit) = match (connection.prepare_cached("BEGIN").await, connection.prepare_cached("COMMIT").await) {
@@ -337,27 +339,32 @@ async fn run_group(connection: Connection, group: &[WriteJob]) -> GroupOutcome {
     let Ok(client) = transaction.client() else {
         return GroupOutcome::Failed(StoreError::Unavailable("the transaction has ended".into()));
     };
-    let params: Vec<_> = group.iter().flat_map(|job| &job.steps).map(|step| as_params(&step.params)).collect();
+    let params: Vec<_> = batches.iter().map(|batch| as_params(&batch.params)).collect();
     let mut requests = Vec::with_capacity(statements.len() + 2);
-    requests.push(client.execute(&begin, &[]));
+    requests.push(client.query(&begin, &[]));
     for (statement, params) in statements.iter().zip(&params) {
-        requests.push(client.execute(statement, params));
+        requests.push(client.query(statement, params));
     }
-    requests.push(client.execute(&commit, &[]));
+    requests.push(client.query(&commit, &[]));
     // Pipelined: each request is sent when first polled, in this order, before any answer.
     let mut answers = futures_util::future::join_all(requests).await.into_iter();
     if let Some(Err(e)) = answers.next() {
         return transaction.ended(GroupOutcome::Failed(e.into()));
     }
     let mut changed = vec![0; group.len()];
-    for (place, job) in group.iter().enumerate() {
-        for answer in answers.by_ref().take(job.steps.len()) {
-            match answer {
-                Ok(rows) => changed[place] += rows,
-                // The first failure tells why; every statement behind it was refused, and the
-                // COMMIT rolled the group back.
-                Err(e) => return transaction.ended(failed_in_group(place, e)),
-            }
+    for (batch, answer) in batches.iter().zip(answers.by_ref()) {
+        // One row, a column per transaction: the rows its steps changed.
+        let counted = answer.and_then(|rows| {
+            let row = rows.first();
+            batch.jobs.clone().enumerate().try_for_each(|(column, place)| {
+                changed[place] = row.map_or(Ok(0), |row| row.try_get::<_, i64>(column))?.unsigned_abs();
+                Ok(())
+            })
+        });
+        // The first failure tells why; every statement behind it was refused, and the COMMIT
+        // rolled the group back.
+        if let Err(e) = counted {
+            return transaction.ended(failed_in_group(batch.jobs.clone(), e));
         }
     }
     // The answer to the COMMIT.
@@ -374,16 +381,24 @@ fn fits(statement: &Statement, params: &[Value]) -> bool {
         && statement.params().iter().zip(params).all(|(ty, value)| *ty == value.postgres_type())
 }
 
-/// What a statement's failure in the transaction at `place` means for the group.
-fn failed_in_group(place: usize, error: tokio_postgres::Error) -> GroupOutcome {
+/// What the failure of the statement carrying the transactions at `jobs` means for the group. A
+/// claim's guard names the transaction it failed for; any other failure (a unique name taken, say)
+/// might be any of them.
+fn failed_in_group(jobs: Range<usize>, error: tokio_postgres::Error) -> GroupOutcome {
     use tokio_postgres::error::SqlState;
     match error.code() {
-        Some(code) if code.code() == CLAIM_REFUSED => GroupOutcome::Refused { job: place, answer: Ok(None) },
+        Some(code) if code.code() == CLAIM_REFUSED => {
+            let place = error.as_db_error().and_then(|e| e.detail()).and_then(|place| place.parse::<usize>().ok());
+            match place.map(|place| jobs.start + place).filter(|job| jobs.contains(job)) {
+                Some(job) => GroupOutcome::Refused { jobs: job..job + 1, answer: Ok(None) },
+                None => GroupOutcome::Refused { jobs, answer: Ok(None) },
+            }
+        }
         Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE) => {
             GroupOutcome::Conflict(error.into())
         }
         Some(code) if is_unavailable_sqlstate(code.code()) => GroupOutcome::Failed(error.into()),
-        Some(_) => GroupOutcome::Refused { job: place, answer: Err(error.into()) },
+        Some(_) => GroupOutcome::Refused { jobs, answer: Err(error.into()) },
         None => GroupOutcome::Failed(error.into()),
     }
 }
@@ -417,13 +432,6 @@ impl Drop for OpenTransaction {
 
 /// The SQLSTATE `tessera_claimed` raises for a claim that changed no row.
 const CLAIM_REFUSED: &str = "TS001";
-
-/// A claim (an `UPDATE` or `INSERT` that must change exactly one row) as a statement that fails
-/// unless it did.
-fn guarded_claim(sql: &str) -> String {
-    debug_assert!(!sql.contains("RETURNING"), "a claim returns nothing of its own");
-    format!("WITH claimed AS ({sql} RETURNING 1) SELECT tessera_claimed(count(*)) FROM claimed")
-}
 
 /// The statement for `sql`, prepared once per connection with its parameters typed as the
 /// values say (`TEXT` or `BIGINT`), as sqlx declares them on the other paths.

@@ -209,6 +209,12 @@ impl Store {
 
     /// Runs `steps` in one transaction, durably committed before this returns. `Ok(false)`: a
     /// step's [`Expect::OneRow`] guard failed and nothing was changed.
+    ///
+    /// The steps must not depend on each other: no step may read or change a row another step
+    /// writes. PostgreSQL runs them as one statement, together with other transactions of the
+    /// same steps, all on one snapshot (see `postgres::batched`); where two of those transactions
+    /// update one row, only one update takes effect, so a step that must not be lost so must be a
+    /// claim, whose guard then refuses the transaction that came second.
     pub async fn write_all(&self, steps: Vec<Step>) -> Result<bool, StoreError> {
         Ok(self.write(steps).await?.is_some())
     }

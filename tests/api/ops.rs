@@ -195,13 +195,11 @@ async fn writes_committed_together_succeed_or_fail_each_alone(engine: Engine) {
     let db = crate::helpers::TestDatabase::create(engine).await;
     let store = tessera::store::Store::connect(&db.url).await.expect("store");
     store.migrate().await.expect("migrate");
-    // (Statements are prepared before their transaction begins: a table cannot be used in the
-    // transaction that creates it.)
-    let tables = vec![
-        Step::new("CREATE TABLE prizes (id BIGINT PRIMARY KEY, winner BIGINT)", values![]),
-        Step::new("CREATE TABLE entries (entry TEXT PRIMARY KEY)", values![]),
-    ];
-    store.write_counting(tables).await.expect("tables");
+    for table in
+        ["CREATE TABLE prizes (id BIGINT PRIMARY KEY, winner BIGINT)", "CREATE TABLE entries (entry TEXT PRIMARY KEY)"]
+    {
+        sqlx::query(table).execute(store.writer()).await.expect("a table");
+    }
     let taken = Step::new("INSERT INTO entries (entry) VALUES ('taken')", values![]);
     store.write_counting(vec![taken]).await.expect("an entry");
     let prizes = (0..20).chain([100]).map(|id| Step::new("INSERT INTO prizes (id) VALUES ($1)", values![id]));
@@ -308,22 +306,27 @@ async fn a_postgres_write_abandoned_halfway_commits_whole_and_leaves_no_open_tra
         "caches:read",
         false,
     );
+    let other =
+        crate::helpers::oauth::register(&app, "owner@example.com", &["https://other.example/cb"], "caches:read", false);
     let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
-    let app_row = || async {
-        let app = tessera::store::apps::find(&store, &client.id).await.expect("read").expect("the app");
-        (app.name, app.updated_at)
+    let app_row = |client_id: String| {
+        let store = &store;
+        async move {
+            let app = tessera::store::apps::find(store, &client_id).await.expect("read").expect("the app");
+            (app.name, app.updated_at)
+        }
     };
-    let (_, updated_at) = app_row().await;
+    let (name, updated_at) = app_row(other.id.clone()).await;
 
-    // The claim holds its transaction open for half a second, with a step still to follow it
-    // (so COMMIT is not yet sent); the request is dropped after 100 ms.
+    // The claim holds its statement, and so its transaction, open for half a second, with a
+    // step of another row beside it and COMMIT behind it; the request is dropped after 100 ms.
     let slow_rename = Step::claim(
         "WITH pause AS (SELECT pg_sleep(0.5)) UPDATE oauth_apps SET name = 'abandoned'
           WHERE client_id = $1 AND EXISTS (SELECT 1 FROM pause)",
         values![client.id.as_str()],
     );
     let touch = || {
-        Step::new("UPDATE oauth_apps SET updated_at = updated_at + 1 WHERE client_id = $1", values![client.id.as_str()])
+        Step::new("UPDATE oauth_apps SET updated_at = updated_at + 1 WHERE client_id = $1", values![other.id.as_str()])
     };
     let abandoned =
         tokio::time::timeout(std::time::Duration::from_millis(100), store.write_all(vec![slow_rename, touch()])).await;
@@ -331,10 +334,11 @@ async fn a_postgres_write_abandoned_halfway_commits_whole_and_leaves_no_open_tra
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
 
     for _ in 0..4 {
-        assert_eq!(app_row().await, ("abandoned".to_owned(), updated_at + 1), "the abandoned write, whole, once");
+        assert_eq!(app_row(client.id.clone()).await.0, "abandoned", "the abandoned write's claim");
+        assert_eq!(app_row(other.id.clone()).await, (name.clone(), updated_at + 1), "its other step, once");
     }
     assert_eq!(store.write_counting(vec![touch()]).await.expect("a later write"), 1);
-    assert_eq!(app_row().await, ("abandoned".to_owned(), updated_at + 2), "the later write, once");
+    assert_eq!(app_row(other.id.clone()).await, (name, updated_at + 2), "the later write, once");
     store.close().await;
 }
 
