@@ -32,7 +32,8 @@ pub fn spawn(db: Store) -> JoinHandle<()> {
 }
 
 /// One pass: deletes expired rows batch by batch until none are left. Each batch is one short
-/// transaction that queues with the requests' writes (on SQLite, in the same group commits).
+/// transaction beside the requests' writes (on SQLite, in the same group commits; on PostgreSQL,
+/// on a connection of its own, so that no group commit of requests waits for it).
 pub async fn sweep(db: &Store, now: i64) -> Result<u64, store::StoreError> {
     let mut total = 0;
     loop {
@@ -40,7 +41,7 @@ pub async fn sweep(db: &Store, now: i64) -> Result<u64, store::StoreError> {
         let mut batch = store::tokens::delete_expired(now, BATCH);
         batch.push(store::sessions::delete_expired(now, BATCH));
         batch.push(store::idempotency::delete_older_than(now - IDEMPOTENCY_WINDOW, BATCH));
-        let removed = db.write_counting(batch).await?;
+        let removed = db.write_apart(batch).await?;
         total += removed;
         if removed == 0 {
             return Ok(total);

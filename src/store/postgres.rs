@@ -72,29 +72,40 @@ impl Postgres {
         let connection = self.readers.next().await?;
         let statement = prepare(&connection, sql, params).await?;
         let row = connection.query_opt(&statement, &as_params(params)).await?;
-        Ok(row.as_ref().map(T::from_postgres).transpose()?)
+        Ok(row.map(|row| T::from_postgres(&row, 0)).transpose()?)
     }
 
-    /// Both reads on one connection, sent before either answer is awaited.
+    /// Both reads as one statement, the columns of the first then the second's side by side in
+    /// one row: one executor run and one reply instead of two. A read that finds nothing leaves
+    /// its columns NULL, the first of them too, which a row it finds never has.
     pub async fn fetch_optional_pair<A: Record, B: Record>(
         &self,
         first: &Read<A>,
         second: &Read<B>,
     ) -> Result<(Option<A>, Option<B>), StoreError> {
         let connection = self.readers.next().await?;
-        let statement_a = prepare(&connection, &first.sql, &first.params).await?;
-        let statement_b = prepare(&connection, &second.sql, &second.params).await?;
-        let (params_a, params_b) = (as_params(&first.params), as_params(&second.params));
-        let (a, b) =
-            tokio::join!(connection.query_opt(&statement_a, &params_a), connection.query_opt(&statement_b, &params_b));
-        Ok((a?.as_ref().map(A::from_postgres).transpose()?, b?.as_ref().map(B::from_postgres).transpose()?))
+        // Where the second read's columns begin: the first read's own statement tells.
+        let second_at = prepare(&connection, &first.sql, &first.params).await?.columns().len();
+        let sql = format!(
+            "SELECT * FROM (SELECT) AS one LEFT JOIN ({}) AS a ON true LEFT JOIN ({}) AS b ON true",
+            first.sql,
+            batched::renumbered(&second.sql, first.params.len())
+        );
+        let params = [first.params.as_slice(), second.params.as_slice()].concat();
+        let statement = prepare(&connection, &sql, &params).await?;
+        let Some(row) = connection.query_opt(&statement, &as_params(&params)).await? else {
+            return Ok((None, None));
+        };
+        let a = found(&row, 0)?.then(|| A::from_postgres(&row, 0)).transpose()?;
+        let b = found(&row, second_at)?.then(|| B::from_postgres(&row, second_at)).transpose()?;
+        Ok((a, b))
     }
 
     pub async fn fetch_all<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError> {
         let connection = self.readers.next().await?;
         let statement = prepare(&connection, sql, params).await?;
         let rows = connection.query(&statement, &as_params(params)).await?;
-        Ok(rows.iter().map(T::from_postgres).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(|row| T::from_postgres(row, 0)).collect::<Result<_, _>>()?)
     }
 
     /// Runs `steps` as one transaction, durably committed before this returns: the rows they
@@ -470,6 +481,23 @@ impl ToSql for Value {
     }
 
     to_sql_checked!();
+}
+
+/// Whether the column at `at` of `row` holds a value, whatever its type.
+fn found(row: &tokio_postgres::Row, at: usize) -> Result<bool, tokio_postgres::Error> {
+    struct Found(bool);
+    impl<'a> tokio_postgres::types::FromSql<'a> for Found {
+        fn from_sql(_: &Type, _: &'a [u8]) -> Result<Found, Box<dyn std::error::Error + Sync + Send>> {
+            Ok(Found(true))
+        }
+        fn from_sql_null(_: &Type) -> Result<Found, Box<dyn std::error::Error + Sync + Send>> {
+            Ok(Found(false))
+        }
+        fn accepts(_: &Type) -> bool {
+            true
+        }
+    }
+    Ok(row.try_get::<_, Found>(at)?.0)
 }
 
 /// deadpool-postgres's manager, checking a connection that sat idle before handing it out.

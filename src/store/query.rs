@@ -118,7 +118,9 @@ impl<T: Record> Read<T> {
 /// A row type both engines' fast paths can produce, reading its fields by position.
 pub trait Record: Send + Sized {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
-    fn from_postgres(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error>;
+    /// The fields from the columns at `first` and after (a PostgreSQL row may carry two
+    /// records side by side: see [`Store::fetch_optional_pair`]).
+    fn from_postgres(row: &tokio_postgres::Row, first: usize) -> Result<Self, tokio_postgres::Error>;
 }
 
 /// Implements [`Record`] by reading the fields from the columns in the order they are listed,
@@ -142,8 +144,9 @@ macro_rules! record {
 
             fn from_postgres(
                 row: &deadpool_postgres::tokio_postgres::Row,
+                first: usize,
             ) -> Result<Self, deadpool_postgres::tokio_postgres::Error> {
-                let mut column = 0..;
+                let mut column = first..;
                 Ok(Self {
                     $($field: {
                         let at = column.next().unwrap_or_default();
@@ -170,8 +173,8 @@ impl Store {
     }
 
     /// Two reads that do not depend on each other, as one request: on SQLite in one read
-    /// transaction (the first statement stays open while the second runs), on PostgreSQL
-    /// pipelined on one connection.
+    /// transaction (the first statement stays open while the second runs), on PostgreSQL as one
+    /// statement. Each read's first column must not be NULL in a row it finds.
     pub async fn fetch_optional_pair<A: Record, B: Record>(
         &self,
         first: &Read<A>,
@@ -222,6 +225,25 @@ impl Store {
     /// Runs `steps` (which have no guards) in one transaction: the number of rows they changed.
     pub async fn write_counting(&self, steps: Vec<Step>) -> Result<u64, StoreError> {
         Ok(self.write(steps).await?.unwrap_or(0))
+    }
+
+    /// Runs `steps` (which have no guards) in a transaction beside the requests' writes rather
+    /// than among them: the number of rows they changed. For the janitor, whose deletions in a
+    /// PostgreSQL group commit would hold up every token request of the group while they ran.
+    /// SQLite has one writer, so there they join the group commits as any write does.
+    pub async fn write_apart(&self, steps: Vec<Step>) -> Result<u64, StoreError> {
+        match &self.fast {
+            FastPath::Embedded(_) => self.write_counting(steps).await,
+            FastPath::Postgres(_) => {
+                let mut tx = self.begin().await?;
+                let mut changed = 0;
+                for step in &steps {
+                    changed += step.run(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(changed)
+            }
+        }
     }
 
     async fn write(&self, steps: Vec<Step>) -> Result<Option<u64>, StoreError> {

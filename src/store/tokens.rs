@@ -54,12 +54,12 @@ impl Record for CodeRow {
         Ok(CodeRow { issued: IssuedRow::from_sqlite(row)?, redirect_uri: row.get(10)?, code_challenge: row.get(11)? })
     }
 
-    fn from_postgres(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
-        debug_assert_eq!(row.columns().get(10).map(|c| c.name()), Some("redirect_uri"));
+    fn from_postgres(row: &tokio_postgres::Row, first: usize) -> Result<Self, tokio_postgres::Error> {
+        debug_assert_eq!(row.columns().get(first + 10).map(|c| c.name()), Some("redirect_uri"));
         Ok(CodeRow {
-            issued: IssuedRow::from_postgres(row)?,
-            redirect_uri: row.try_get(10)?,
-            code_challenge: row.try_get(11)?,
+            issued: IssuedRow::from_postgres(row, first)?,
+            redirect_uri: row.try_get(first + 10)?,
+            code_challenge: row.try_get(first + 11)?,
         })
     }
 }

@@ -91,7 +91,7 @@ fn batch(transactions: &[&[Step]], jobs: Range<usize>) -> Batch {
 
 /// `sql` with each parameter `$n` renamed `$(n + offset)`. Step SQL has no other `$`: no string
 /// literals and no dollar quoting.
-fn renumbered(sql: &str, offset: usize) -> String {
+pub fn renumbered(sql: &str, offset: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
