@@ -210,8 +210,8 @@ const CONFLICT_RETRIES: usize = 3;
 ///
 /// Each request's transaction still commits or fails alone. When a statement fails (a claim lost
 /// its race, a unique name was taken), PostgreSQL rolls the whole group back; the transaction it
-/// belonged to (all those of its statement, when the error does not say which) is set aside, the others run again without it, and then it runs alone (see
-/// [`commit_group`]). No request is answered before the commit that holds its rows, or the
+/// belonged to (all those of its statement, when the error does not say which) is set aside, the
+/// others run again without it, and then it runs alone (see [`commit_group`]). No request is answered before the commit that holds its rows, or the
 /// rows its failure may have met, has returned.
 struct GroupCommitter {
     jobs: mpsc::UnboundedSender<WriteJob>,
@@ -368,7 +368,7 @@ async fn run_group(connection: Connection, group: &[WriteJob]) -> GroupOutcome {
         let counted = answer.and_then(|rows| {
             let row = rows.first();
             batch.jobs.clone().enumerate().try_for_each(|(column, place)| {
-                changed[place] = row.map_or(Ok(0), |row| row.try_get::<_, i64>(column))?.unsigned_abs();
+                changed[place] = u64::try_from(row.map_or(Ok(0), |row| row.try_get::<_, i64>(column))?).unwrap_or(0);
                 Ok(())
             })
         });

@@ -7,7 +7,34 @@ on_both_engines!(
     health_and_readiness_answer,
     every_response_carries_security_headers_and_a_request_id,
     writes_committed_together_succeed_or_fail_each_alone,
+    two_reads_made_as_one_each_find_their_row_or_nothing,
 );
+
+/// A token request reads the client's app and the presented code or token as one request (one
+/// statement on PostgreSQL, the two reads side by side in one row): each read finds its own row
+/// or nothing, whatever the other finds.
+async fn two_reads_made_as_one_each_find_their_row_or_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let _owner = app.signed_in_user("owner@example.com").await;
+    let client =
+        crate::helpers::oauth::register(&app, "owner@example.com", &["https://a.example/cb"], "caches:read", false);
+    let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
+    let lookup = tessera::store::apps::lookup;
+    let ids = |(a, b): (Option<tessera::store::apps::AppRow>, Option<tessera::store::apps::AppRow>)| {
+        (a.map(|row| row.client_id), b.map(|row| row.client_id))
+    };
+    let known = Some(client.id.clone());
+    for (first, second, expected) in [
+        (client.id.as_str(), client.id.as_str(), (known.clone(), known.clone())),
+        (client.id.as_str(), "nobody", (known.clone(), None)),
+        ("nobody", client.id.as_str(), (None, known.clone())),
+        ("nobody", "nobody either", (None, None)),
+    ] {
+        let found = store.fetch_optional_pair(&lookup(first), &lookup(second)).await.expect("the reads");
+        assert_eq!(ids(found), expected, "reading {first} and {second}");
+    }
+    store.close().await;
+}
 
 async fn health_and_readiness_answer(engine: Engine) {
     let app = TestApp::spawn(engine).await;
