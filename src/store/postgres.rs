@@ -63,7 +63,7 @@ impl Postgres {
         let config = tokio_postgres::Config::from_str(url)?;
         let shared = shared_readers();
         let readers = SharedReaders::new(new_pool(&config, 2 * shared)?, shared);
-        let pool = new_pool(&config, COMMITS_IN_FLIGHT)?;
+        let pool = new_pool(&committing(config), COMMITS_IN_FLIGHT)?;
         let committer = GroupCommitter::start(pool.clone());
         Ok(Postgres { pool, readers, committer })
     }
@@ -121,6 +121,18 @@ impl Postgres {
         self.pool.close();
         self.readers.close();
     }
+}
+
+/// `config` for the group committer's connections, whose statements join a batch's parameters,
+/// at most [`MOST_PER_COMMIT`] rows, to tables by their keys ([`batched`]). An index lookup per
+/// row is always the plan for that; the planner, which keeps a prepared statement's generic plan,
+/// may have made it while a table was nearly empty and chosen to scan and hash the table, which
+/// then costs more with every row the table gains.
+fn committing(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    let given = config.get_options().unwrap_or_default();
+    let options = format!("{given} -c enable_hashjoin=off -c enable_mergejoin=off -c enable_seqscan=off");
+    config.options(options.trim_start());
+    config
 }
 
 fn new_pool(config: &tokio_postgres::Config, max_size: usize) -> Result<Pool, StoreError> {
@@ -364,11 +376,11 @@ async fn run_group(connection: Connection, group: &[WriteJob]) -> GroupOutcome {
     }
     let mut changed = vec![0; group.len()];
     for (batch, answer) in batches.iter().zip(answers.by_ref()) {
-        // One row, a column per transaction: the rows its steps changed.
+        // A row per transaction, in order: the rows its steps changed.
         let counted = answer.and_then(|rows| {
-            let row = rows.first();
-            batch.jobs.clone().enumerate().try_for_each(|(column, place)| {
-                changed[place] = u64::try_from(row.map_or(Ok(0), |row| row.try_get::<_, i64>(column))?).unwrap_or(0);
+            debug_assert_eq!(rows.len(), batch.jobs.len(), "{}", batch.sql);
+            rows.iter().zip(batch.jobs.clone()).try_for_each(|(row, place)| {
+                changed[place] = u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0);
                 Ok(())
             })
         });
