@@ -40,13 +40,15 @@ use super::query::{Read, Record, Step, Value};
 use super::{is_unavailable_sqlstate, StoreError, PING_WHEN_IDLE_FOR, WAIT_FOR_CONNECTION};
 
 mod batched;
+mod reads;
 
 type Pool = deadpool::managed::Pool<Manager>;
 type Connection = deadpool::managed::Object<Manager>;
 
 pub struct Postgres {
     pool: Pool,
-    readers: SharedReaders,
+    readers: Arc<SharedReaders>,
+    reads: reads::SharedReads,
     committer: GroupCommitter,
 }
 
@@ -62,17 +64,18 @@ impl Postgres {
     pub fn new(url: &str) -> Result<Postgres, StoreError> {
         let config = tokio_postgres::Config::from_str(url)?;
         let shared = shared_readers();
-        let readers = SharedReaders::new(new_pool(&config, 2 * shared)?, shared);
-        let pool = new_pool(&committing(config), COMMITS_IN_FLIGHT)?;
+        let config = by_key(config);
+        let readers = Arc::new(SharedReaders::new(new_pool(&config, 2 * shared)?, shared));
+        let reads = reads::SharedReads::start(readers.clone());
+        let pool = new_pool(&config, COMMITS_IN_FLIGHT)?;
         let committer = GroupCommitter::start(pool.clone());
-        Ok(Postgres { pool, readers, committer })
+        Ok(Postgres { pool, readers, reads, committer })
     }
 
+    /// The one row `sql` finds, read together with the reads of other requests ([`reads`]).
     pub async fn fetch_optional<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Option<T>, StoreError> {
-        let connection = self.readers.next().await?;
-        let statement = prepare(&connection, sql, params).await?;
-        let row = connection.query_opt(&statement, &as_params(params)).await?;
-        Ok(row.map(|row| T::from_postgres(&row, 0)).transpose()?)
+        let found = self.reads.read(sql.to_owned(), params.to_vec()).await?;
+        Ok(found.map(|found| T::from_postgres(&found.row, found.first)).transpose()?)
     }
 
     /// Both reads as one statement, the columns of the first then the second's side by side in
@@ -92,11 +95,11 @@ impl Postgres {
             batched::renumbered(&second.sql, first.params.len())
         );
         let params = [first.params.as_slice(), second.params.as_slice()].concat();
-        let statement = prepare(&connection, &sql, &params).await?;
-        let Some(row) = connection.query_opt(&statement, &as_params(&params)).await? else {
+        let Some(reads::Found { row, first }) = self.reads.read(sql, params).await? else {
             return Ok((None, None));
         };
-        let a = found(&row, 0)?.then(|| A::from_postgres(&row, 0)).transpose()?;
+        let second_at = first + second_at;
+        let a = found(&row, first)?.then(|| A::from_postgres(&row, first)).transpose()?;
         let b = found(&row, second_at)?.then(|| B::from_postgres(&row, second_at)).transpose()?;
         Ok((a, b))
     }
@@ -123,12 +126,12 @@ impl Postgres {
     }
 }
 
-/// `config` for the group committer's connections, whose statements join a batch's parameters,
-/// at most [`MOST_PER_COMMIT`] rows, to tables by their keys ([`batched`]). An index lookup per
-/// row is always the plan for that; the planner, which keeps a prepared statement's generic plan,
-/// may have made it while a table was nearly empty and chosen to scan and hash the table, which
-/// then costs more with every row the table gains.
-fn committing(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+/// `config` for the fast path's connections, whose statements join a batch's parameters, a few
+/// dozen rows at most, to tables by their keys ([`batched`]). An index lookup per row is always
+/// the plan for that; the planner, which keeps a prepared statement's generic plan, may have made
+/// it while a table was nearly empty and chosen to scan and hash the table, which then costs more
+/// with every row the table gains.
+fn by_key(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
     let given = config.get_options().unwrap_or_default();
     let options = format!("{given} -c enable_hashjoin=off -c enable_mergejoin=off -c enable_seqscan=off");
     config.options(options.trim_start());

@@ -8,6 +8,7 @@ on_both_engines!(
     every_response_carries_security_headers_and_a_request_id,
     writes_committed_together_succeed_or_fail_each_alone,
     two_reads_made_as_one_each_find_their_row_or_nothing,
+    reads_of_many_requests_at_once_each_find_their_own_row,
 );
 
 /// A token request reads the client's app and the presented code or token as one request (one
@@ -32,6 +33,50 @@ async fn two_reads_made_as_one_each_find_their_row_or_nothing(engine: Engine) {
     ] {
         let found = store.fetch_optional_pair(&lookup(first), &lookup(second)).await.expect("the reads");
         assert_eq!(ids(found), expected, "reading {first} and {second}");
+    }
+    store.close().await;
+}
+
+/// Reads of concurrent requests go to PostgreSQL together, those of one statement as one
+/// statement: each still finds its own row or nothing, whatever the reads beside it find.
+async fn reads_of_many_requests_at_once_each_find_their_own_row(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let _owner = app.signed_in_user("owner@example.com").await;
+    let ids: Vec<String> = (0..4)
+        .map(|_| {
+            let client = crate::helpers::oauth::register(
+                &app,
+                "owner@example.com",
+                &["https://a.example/cb"],
+                "caches:read",
+                false,
+            );
+            client.id
+        })
+        .collect();
+    let store = tessera::store::Store::connect(&app.db.url).await.expect("store");
+    let lookup = tessera::store::apps::lookup;
+    // Every fifth asks for an app that does not exist.
+    let asked = |i: usize| ids.get(i % 5).cloned().unwrap_or_else(|| format!("nobody-{i}"));
+    let known = |id: &str| ids.iter().any(|known| known == id);
+    let reads = (0..200).map(|i| {
+        let (store, first, second) = (&store, asked(i), asked(i / 3 + 1));
+        async move {
+            let single = tessera::store::apps::find(store, &first).await.expect("a read");
+            let pair = store.fetch_optional_pair(&lookup(&first), &lookup(&second)).await.expect("a pair of reads");
+            (
+                first,
+                second,
+                single.map(|row| row.client_id),
+                pair.0.map(|row| row.client_id),
+                pair.1.map(|row| row.client_id),
+            )
+        }
+    });
+    for (first, second, single, pair_first, pair_second) in futures_util::future::join_all(reads).await {
+        let expect = |id: &str| known(id).then(|| id.to_owned());
+        assert_eq!(single, expect(&first), "reading {first}");
+        assert_eq!((pair_first, pair_second), (expect(&first), expect(&second)), "reading {first} and {second}");
     }
     store.close().await;
 }

@@ -177,30 +177,25 @@ fn together(steps: &[Together], transactions: &[&[Step]], jobs: Range<usize>) ->
         if n > 0 {
             sql.push_str(", ");
         }
-        let mut rows = Vec::with_capacity(transactions.len());
-        for (place, transaction) in transactions.iter().enumerate() {
-            let offset = params.len();
-            params.extend(transaction[n].params.iter().cloned());
-            rows.push(match step {
-                Together::Insert { row, .. } => renumbered(row, offset),
-                Together::Update { .. } => {
-                    let values: String =
-                        (1..=transaction[n].params.len()).map(|p| format!(", ${}", p + offset)).collect();
-                    format!("({place}{values})")
-                }
-            });
-        }
-        let rows = rows.join(", ");
         match step {
-            Together::Insert { head, .. } => {
-                sql.push_str(&format!("s{n} AS ({head} VALUES {rows})"));
+            Together::Insert { head, row } => {
+                let rows: Vec<String> = transactions
+                    .iter()
+                    .map(|transaction| {
+                        let offset = params.len();
+                        params.extend(transaction[n].params.iter().cloned());
+                        renumbered(row, offset)
+                    })
+                    .collect();
+                sql.push_str(&format!("s{n} AS ({head} VALUES {})", rows.join(", ")));
                 counts.push("1".to_owned());
             }
             Together::Update { table, assignments, filter } => {
-                let columns: String = (1..=transactions[0][n].params.len()).map(|p| format!(", \"${p}\"")).collect();
+                let (rows, columns) =
+                    parameter_rows(transactions.iter().map(|transaction| &transaction[n].params), &mut params);
                 let from_row = |sql: &str| parameters_named(sql, &format!("s{n}v"));
                 sql.push_str(&format!(
-                    "s{n} AS (UPDATE {table} SET {} FROM (VALUES {rows}) AS s{n}v(\"$0\"{columns}) WHERE {} RETURNING s{n}v.\"$0\")",
+                    "s{n} AS (UPDATE {table} SET {} FROM (VALUES {rows}) AS s{n}v({columns}) WHERE {} RETURNING s{n}v.\"$0\")",
                     from_row(assignments),
                     from_row(filter),
                 ));
@@ -225,6 +220,46 @@ fn together(steps: &[Together], transactions: &[&[Step]], jobs: Range<usize>) ->
         ));
     }
     Batch { sql, params, jobs }
+}
+
+/// `SELECT batch."$0", found.* FROM (VALUES (0, $1, $2), (1, $3, $4)) AS batch("$0", "$1", "$2")
+/// CROSS JOIN LATERAL (sql, its `$n` read from `batch."$n"`) AS found`: the read `sql` for each of
+/// `reads` (its parameters) at once, each row found beginning with the place of the read it was
+/// found for. `None` where the text of `sql` could change what `batch` or `"$n"` name, or the
+/// reads differ in how many parameters they give.
+pub fn lateral(sql: &str, reads: &[Vec<Value>]) -> Option<(String, Vec<Value>)> {
+    let lower = sql.to_ascii_lowercase();
+    if ["'", "\"", ";", "--", "/*", "$0", "batch"].iter().any(|word| lower.contains(word))
+        || reads.iter().any(|read| read.len() != reads[0].len())
+    {
+        return None;
+    }
+    let mut params = Vec::with_capacity(reads.len() * reads[0].len());
+    let (rows, columns) = parameter_rows(reads.iter(), &mut params);
+    let sql = format!(
+        "SELECT batch.\"$0\", found.* FROM (VALUES {rows}) AS batch({columns}) CROSS JOIN LATERAL ({}) AS found",
+        parameters_named(sql, "batch")
+    );
+    Some((sql, params))
+}
+
+/// `(0, $1, $2), (1, $3, $4)` and `"$0", "$1", "$2"`: a `VALUES` row for each of `rows`
+/// (parameters, as many in each), its place then its parameters, added to `params`; and the
+/// names of its columns.
+fn parameter_rows<'a>(rows: impl Iterator<Item = &'a Vec<Value>>, params: &mut Vec<Value>) -> (String, String) {
+    let mut width = 0;
+    let rows: Vec<String> = rows
+        .enumerate()
+        .map(|(place, row)| {
+            width = row.len();
+            let offset = params.len();
+            params.extend(row.iter().cloned());
+            let values: String = (1..=width).map(|p| format!(", ${}", p + offset)).collect();
+            format!("({place}{values})")
+        })
+        .collect();
+    let columns: String = (1..=width).map(|p| format!(", \"${p}\"")).collect();
+    (rows.join(", "), format!("\"$0\"{columns}"))
 }
 
 /// `sql` with each parameter `$n` replaced by the column `"$n"` of `row`.
@@ -353,6 +388,21 @@ mod tests {
         ];
         for sql in not_plain {
             assert_eq!(Together::of(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn reads_of_one_statement_share_it_each_row_answering_its_place() {
+        let read = "SELECT a FROM t JOIN u ON u.id = t.u WHERE t.key = $1 AND t.at > $2";
+        let (sql, params) = lateral(read, &[values!["k", 1].to_vec(), values!["l", 2].to_vec()]).expect("shareable");
+        assert_eq!(
+            sql,
+            "SELECT batch.\"$0\", found.* FROM (VALUES (0, $1, $2), (1, $3, $4)) AS batch(\"$0\", \"$1\", \"$2\") \
+             CROSS JOIN LATERAL (SELECT a FROM t JOIN u ON u.id = t.u WHERE t.key = batch.\"$1\" AND t.at > batch.\"$2\") AS found"
+        );
+        assert_eq!(params, values!["k", 1, "l", 2]);
+        for unshareable in ["SELECT a FROM t WHERE b = 'x' AND c = $1", "SELECT a FROM batches WHERE c = $1"] {
+            assert!(lateral(unshareable, &[values![1].to_vec(), values![2].to_vec()]).is_none(), "{unshareable}");
         }
     }
 
