@@ -59,6 +59,9 @@ pub enum StoreError {
     /// A statement given parameters it does not take (a bug): refused before it is sent.
     #[error("parameters do not fit the statement: {0}")]
     Mismatch(String),
+    /// A read of one row that found several (a bug: its query does not select by a key).
+    #[error("a single-row read found more than one row")]
+    NotOneRow,
 }
 
 impl StoreError {
@@ -72,9 +75,11 @@ impl StoreError {
             StoreError::Postgres(e) => {
                 e.code() == Some(&deadpool_postgres::tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
             }
-            StoreError::Pool(_) | StoreError::Unavailable(_) | StoreError::Migration(_) | StoreError::Mismatch(_) => {
-                false
-            }
+            StoreError::Pool(_)
+            | StoreError::Unavailable(_)
+            | StoreError::Migration(_)
+            | StoreError::Mismatch(_)
+            | StoreError::NotOneRow => false,
         }
     }
 }

@@ -26,6 +26,7 @@
 //! [`Store::fetch_optional`]: super::Store::fetch_optional
 //! [`Store::fetch_all`]: super::Store::fetch_all
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -50,6 +51,18 @@ pub struct Postgres {
     readers: Arc<SharedReaders>,
     reads: reads::SharedReads,
     committer: GroupCommitter,
+    pairs: std::sync::Mutex<PairedReads>,
+}
+
+/// The statements of [`Postgres::fetch_optional_pair`], by the SQL of the first read, then of
+/// the second: a few pairs of reads, each made once rather than per request.
+type PairedReads = HashMap<String, HashMap<String, PairedRead>>;
+
+#[derive(Clone)]
+struct PairedRead {
+    sql: String,
+    /// Where the second read's columns begin, after the first's.
+    second_at: usize,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -69,7 +82,7 @@ impl Postgres {
         let reads = reads::SharedReads::start(readers.clone());
         let pool = new_pool(&config, COMMITS_IN_FLIGHT)?;
         let committer = GroupCommitter::start(pool.clone());
-        Ok(Postgres { pool, readers, reads, committer })
+        Ok(Postgres { pool, readers, reads, committer, pairs: Default::default() })
     }
 
     /// The one row `sql` finds, read together with the reads of other requests ([`reads`]).
@@ -86,22 +99,34 @@ impl Postgres {
         first: &Read<A>,
         second: &Read<B>,
     ) -> Result<(Option<A>, Option<B>), StoreError> {
-        let connection = self.readers.next().await?;
-        // Where the second read's columns begin: the first read's own statement tells.
-        let second_at = prepare(&connection, &first.sql, &first.params).await?.columns().len();
-        let sql = format!(
-            "SELECT * FROM (SELECT) AS one LEFT JOIN ({}) AS a ON true LEFT JOIN ({}) AS b ON true",
-            first.sql,
-            batched::renumbered(&second.sql, first.params.len())
-        );
+        let pair = self.pair(&first.sql, &second.sql, &first.params).await?;
         let params = [first.params.as_slice(), second.params.as_slice()].concat();
-        let Some(reads::Found { row, first }) = self.reads.read(sql, params).await? else {
+        let Some(reads::Found { row, first }) = self.reads.read(pair.sql, params).await? else {
             return Ok((None, None));
         };
-        let second_at = first + second_at;
+        let second_at = first + pair.second_at;
         let a = found(&row, first)?.then(|| A::from_postgres(&row, first)).transpose()?;
         let b = found(&row, second_at)?.then(|| B::from_postgres(&row, second_at)).transpose()?;
         Ok((a, b))
+    }
+
+    /// The statement reading `first` and `second` side by side, made once per pair of reads.
+    async fn pair(&self, first: &str, second: &str, first_params: &[Value]) -> Result<PairedRead, StoreError> {
+        let known = |pairs: &PairedReads| pairs.get(first).and_then(|seconds| seconds.get(second)).cloned();
+        if let Some(pair) = known(&self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+            return Ok(pair);
+        }
+        // Where the second read's columns begin: the first read's own statement tells.
+        let connection = self.readers.next().await?;
+        let second_at = prepare(&connection, first, first_params).await?.columns().len();
+        let sql = format!(
+            "SELECT * FROM (SELECT) AS one LEFT JOIN ({first}) AS a ON true LEFT JOIN ({}) AS b ON true",
+            batched::renumbered(second, first_params.len())
+        );
+        let pair = PairedRead { sql, second_at };
+        let mut pairs = self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pairs.entry(first.to_owned()).or_default().insert(second.to_owned(), pair.clone());
+        Ok(pair)
     }
 
     pub async fn fetch_all<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError> {
@@ -226,8 +251,9 @@ const CONFLICT_RETRIES: usize = 3;
 /// Each request's transaction still commits or fails alone. When a statement fails (a claim lost
 /// its race, a unique name was taken), PostgreSQL rolls the whole group back; the transaction it
 /// belonged to (all those of its statement, when the error does not say which) is set aside, the
-/// others run again without it, and then it runs alone (see [`commit_group`]). No request is answered before the commit that holds its rows, or the
-/// rows its failure may have met, has returned.
+/// others run again without it, and then it runs alone (see [`commit_group`]). No request is
+/// answered before the commit that holds its rows, or the rows its failure may have met, has
+/// returned.
 struct GroupCommitter {
     jobs: mpsc::UnboundedSender<WriteJob>,
 }
@@ -281,7 +307,7 @@ async fn commit_groups(pool: Pool, waiting: Arc<tokio::sync::Mutex<mpsc::Unbound
         }
         // A request that went away before its transaction began leaves nothing to do.
         group.retain(|job| !job.answer.is_closed());
-        batched::kinds_together(&mut group, |job| &job.steps);
+        batched::kinds_together(&mut group, |a, b| batched::same_kind(&a.steps, &b.steps));
         commit_group(&pool, &mut group).await;
     }
 }

@@ -31,33 +31,41 @@ pub fn same_kind(a: &[Step], b: &[Step]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.sql == b.sql && a.expect == b.expect)
 }
 
-/// Reorders `group` so that transactions of one kind stand together, kinds in the order they
-/// first came and each kind's in the order they came.
-pub fn kinds_together<T>(group: &mut Vec<T>, steps: impl Fn(&T) -> &[Step]) {
-    let kinds: Vec<usize> = (0..group.len())
-        .map(|i| (0..=i).find(|&j| same_kind(steps(&group[j]), steps(&group[i]))).unwrap_or(i))
-        .collect();
+/// Reorders `group` so that items `same` holds for stand together, kinds in the order they first
+/// came and each kind's in the order they came.
+pub fn kinds_together<T>(group: &mut Vec<T>, same: impl Fn(&T, &T) -> bool) {
+    let kinds: Vec<usize> =
+        (0..group.len()).map(|i| (0..=i).find(|&j| same(&group[j], &group[i])).unwrap_or(i)).collect();
     let mut keyed: Vec<(usize, T)> = kinds.into_iter().zip(group.drain(..)).collect();
     keyed.sort_by_key(|(kind, _)| *kind);
     group.extend(keyed.into_iter().map(|(_, item)| item));
 }
 
-/// The statements for `group`, whose transactions of the same kind stand together. Each run of
-/// one kind goes in batches of a power of two transactions, largest first, so that a connection
-/// prepares at most seven statements per kind (group commits carry at most 64).
+/// The `count` places from `start` on in runs of a power of two, largest first: a run of one kind
+/// of statement shared this way makes a connection prepare at most seven statements of that kind
+/// (a group or round carries at most 64).
+pub fn in_powers_of_two(start: usize, count: usize) -> impl Iterator<Item = Range<usize>> {
+    let mut at = start;
+    let end = start + count;
+    std::iter::from_fn(move || {
+        let left = end - at;
+        (left > 0).then(|| {
+            let size = 1 << left.ilog2();
+            at += size;
+            at - size..at
+        })
+    })
+}
+
+/// The statements for `group`, whose transactions of the same kind stand together, each run of
+/// one kind in batches [`in_powers_of_two`].
 pub fn batches(group: &[&[Step]]) -> Vec<Batch> {
     let mut batches = Vec::new();
     let mut start = 0;
     while start < group.len() {
         let run = group[start..].iter().take_while(|steps| same_kind(steps, group[start])).count();
-        let mut left = run;
-        while left > 0 {
-            let size = 1 << left.ilog2();
-            let jobs = start..start + size;
-            batches.push(batch(&group[jobs.clone()], jobs));
-            start += size;
-            left -= size;
-        }
+        batches.extend(in_powers_of_two(start, run).map(|jobs| batch(&group[jobs.clone()], jobs)));
+        start += run;
     }
     batches
 }
@@ -321,10 +329,17 @@ mod tests {
     }
 
     #[test]
+    fn places_go_in_runs_of_a_power_of_two_largest_first() {
+        assert_eq!(in_powers_of_two(3, 13).collect::<Vec<_>>(), [3..11, 11..15, 15..16]);
+        assert_eq!(in_powers_of_two(5, 64).collect::<Vec<_>>(), vec![5..69]);
+        assert_eq!(in_powers_of_two(2, 0).count(), 0);
+    }
+
+    #[test]
     fn kinds_stand_together_in_the_order_they_came() {
         let (exchange, other) = (vec![claim(), insert()], vec![insert()]);
         let mut group = vec![(1, &exchange), (2, &other), (3, &exchange), (4, &other), (5, &exchange)];
-        kinds_together(&mut group, |(_, steps)| steps.as_slice());
+        kinds_together(&mut group, |(_, a), (_, b)| same_kind(a, b));
         assert_eq!(group.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 3, 5, 2, 4]);
     }
 

@@ -69,22 +69,13 @@ async fn read_rounds(readers: Arc<SharedReaders>, waiting: Arc<Mutex<mpsc::Unbou
             return;
         }
         round.retain(|job| !job.answer.is_closed());
-        kinds_together(&mut round);
+        batched::kinds_together(&mut round, |a, b| a.sql == b.sql);
         let left = read_round(&readers, std::mem::take(&mut round), true).await;
         // Reads whose shared statement failed run again alone, each for its own answer.
         if !left.is_empty() {
             read_round(&readers, left, false).await;
         }
     }
-}
-
-/// Reads of the same statement together, statements in the order they first came.
-fn kinds_together(round: &mut Vec<ReadJob>) {
-    let kinds: Vec<usize> =
-        (0..round.len()).map(|i| (0..=i).find(|&j| round[j].sql == round[i].sql).unwrap_or(i)).collect();
-    let mut keyed: Vec<(usize, ReadJob)> = kinds.into_iter().zip(round.drain(..)).collect();
-    keyed.sort_by_key(|(kind, _)| *kind);
-    round.extend(keyed.into_iter().map(|(_, job)| job));
 }
 
 /// One statement of a round: the reads at `jobs`, shared when `shared`.
@@ -118,7 +109,7 @@ async fn read_round(readers: &SharedReaders, round: Vec<ReadJob>, together: bool
     while start < reads.len() {
         let sql = &reads[start].0;
         let run = if together { reads[start..].iter().take_while(|(other, _)| other == sql).count() } else { 1 };
-        for jobs in chunks(start, run) {
+        for jobs in batched::in_powers_of_two(start, run) {
             let params: Vec<Vec<Value>> = reads[jobs.clone()].iter().map(|(_, params)| params.clone()).collect();
             match batched::lateral(sql, &params).filter(|_| jobs.len() > 1) {
                 Some((shared, params)) => queries.push((jobs, true, shared, params)),
@@ -189,20 +180,6 @@ fn one_row(rows: Vec<Row>, first: usize) -> Result<Option<Found>, StoreError> {
     match (rows.next(), rows.next()) {
         (None, _) => Ok(None),
         (Some(row), None) => Ok(Some(Found { row, first })),
-        (Some(_), Some(_)) => Err(StoreError::Unavailable("a single-row read found more than one row".into())),
+        (Some(_), Some(_)) => Err(StoreError::NotOneRow),
     }
-}
-
-/// `count` reads of one statement from `start` on, in chunks of a power of two, largest first, so
-/// that a connection prepares at most seven shared statements per read.
-fn chunks(start: usize, count: usize) -> Vec<Range<usize>> {
-    let mut chunks = Vec::new();
-    let (mut at, mut left) = (start, count);
-    while left > 0 {
-        let size = 1 << left.ilog2();
-        chunks.push(at..at + size);
-        at += size;
-        left -= size;
-    }
-    chunks
 }
