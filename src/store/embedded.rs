@@ -27,11 +27,19 @@
 //! If an fsync fails, the flusher answers with the error and the committer refuses every later
 //! write: after a failed fsync the kernel may have dropped the pages, so nothing written since
 //! can be trusted to be durable (the process must be restarted, as PostgreSQL does).
+//!
+//! The committer also checkpoints the WAL (copies its pages back into the database file), but
+//! only after it has handed the batch that filled the WAL to the flusher: left to SQLite, the
+//! checkpoint would run inside that batch's `COMMIT`, and the batch would wait for the copy and
+//! its two fsyncs before its own flush could begin. The checkpoint stays on the committer's
+//! thread, between two of its commits, because only there does it find the whole WAL copied
+//! when the next commit begins, which is when SQLite starts the WAL over; a checkpoint running
+//! beside the commits never catches up, and the WAL grows without bound.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -51,6 +59,8 @@ const COMMITTER_THREAD: &str = "tessera-commit";
 const FLUSHER_THREAD: &str = "tessera-flush";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
+/// The committer checkpoints once the WAL holds this many frames (pages), as SQLite would.
+const CHECKPOINT_FRAMES: i32 = 1000;
 /// Database pages are read through a memory map instead of a read() copy each: a reader's page
 /// cache starts empty whenever another connection has written since its last read, which on a
 /// busy server is nearly every read. The map only reserves address space.
@@ -80,10 +90,13 @@ impl Embedded {
     }
 
     fn start(path: &Path, writer: Connection, flusher: Option<Flusher>) -> rusqlite::Result<Embedded> {
-        if flusher.is_some() {
+        let wal_frames = if flusher.is_some() {
             // The flusher makes each batch durable before it is answered (see the module docs).
             writer.pragma_update(None, "synchronous", "NORMAL")?;
-        }
+            Some(WalFrames::watch(&writer))
+        } else {
+            None
+        };
         // Each job's savepoint keeps the pages it changes in a statement journal, so that it can
         // be undone alone. Those journals only live until the batch commits: in a file they cost
         // two write calls per page once a batch outgrows the in-memory buffer.
@@ -91,7 +104,7 @@ impl Embedded {
         let (sender, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name(COMMITTER_THREAD.into())
-            .spawn(move || commit_loop(writer, jobs, flusher))
+            .spawn(move || commit_loop(wal_frames, writer, jobs, flusher))
             .map_err(|e| failure(ffi::SQLITE_CANTOPEN, format!("cannot start the committer thread: {e}")))?;
         Ok(Embedded { path: path.to_owned(), readers: Mutex::new(Vec::new()), committer: Mutex::new(Some(sender)) })
     }
@@ -304,7 +317,14 @@ fn run_in_savepoint(conn: &Connection, steps: &[Step]) -> rusqlite::Result<Optio
     applied
 }
 
-fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>, flusher: Option<Flusher>) {
+/// `wal_frames` comes before `conn`: parameters are dropped in reverse order, so the connection,
+/// whose WAL hook points at the counter, is closed before the counter goes.
+fn commit_loop(
+    wal_frames: Option<WalFrames>,
+    conn: Connection,
+    jobs: mpsc::Receiver<WriteJob>,
+    flusher: Option<Flusher>,
+) {
     wake_without_preempting();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -327,7 +347,51 @@ fn commit_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>, flusher: Option
             Some(flusher) => drop(flusher.batches.send(batch)),
             None => batch.into_iter().for_each(|job| job.finish(Ok(()))),
         }
+        if wal_frames.as_ref().is_some_and(|frames| frames.count() >= CHECKPOINT_FRAMES) {
+            checkpoint(&conn);
+        }
     }
+}
+
+/// Copies the WAL's committed pages back into the database file without waiting for readers:
+/// pages a reader may still need stay in the WAL for a later checkpoint.
+fn checkpoint(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(0)) {
+        // Nothing is lost: the WAL keeps every page, and grows until a checkpoint succeeds.
+        tracing::warn!(error = %e, "checkpoint of the SQLite write-ahead log failed");
+    }
+}
+
+/// How many frames the WAL held after the committer's latest commit, as SQLite reports it to a
+/// WAL hook. Installing the hook replaces SQLite's own, which checkpoints inside the commit.
+struct WalFrames(Box<AtomicI32>);
+
+impl WalFrames {
+    fn watch(conn: &Connection) -> WalFrames {
+        let frames = WalFrames(Box::new(AtomicI32::new(0)));
+        let counter: *const AtomicI32 = &*frames.0;
+        // SAFETY: the handle is the committer's open connection. The counter is boxed, so its
+        // address stays put when `frames` moves, and it outlives the connection (the committer
+        // closes the connection first, see commit_loop), so the hook never sees a dangling pointer.
+        unsafe { ffi::sqlite3_wal_hook(conn.handle(), Some(record_wal_frames), counter.cast_mut().cast()) };
+        frames
+    }
+
+    fn count(&self) -> i32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+unsafe extern "C" fn record_wal_frames(
+    counter: *mut std::ffi::c_void,
+    _db: *mut ffi::sqlite3,
+    _schema: *const std::ffi::c_char,
+    frames: std::ffi::c_int,
+) -> std::ffi::c_int {
+    // SAFETY: `counter` is the AtomicI32 that WalFrames::watch registered, alive while the
+    // connection is open (see there).
+    unsafe { &*counter.cast::<AtomicI32>() }.store(frames, Ordering::Relaxed);
+    ffi::SQLITE_OK
 }
 
 /// Puts the calling thread (the committer) in Linux's SCHED_BATCH policy, whose wake-ups do not
@@ -600,6 +664,26 @@ mod tests {
         let check = Connection::open(dir.path().join("t.db")).expect("open");
         let b: i64 = check.query_row("SELECT count(*) FROM codes WHERE hash = 'b'", [], |r| r.get(0)).expect("b");
         assert_eq!(b, 0, "the refused write did not run");
+    }
+
+    #[tokio::test]
+    async fn the_committer_checkpoints_so_the_wal_starts_over_instead_of_growing() {
+        let (dir, db) = database();
+        let file = dir.path().join("t.db");
+        // Each write adds about 250 pages of rows; 24 of them are six times the 1,000 frames
+        // after which the committer checkpoints.
+        for round in 0..24 {
+            let rows = format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+                 INSERT INTO codes (hash, used) SELECT '{round}-' || i || hex(randomblob(400)), 0 FROM n"
+            );
+            assert_eq!(db.write(vec![Step::new(&rows, [])]).await.expect("rows"), Some(1000));
+        }
+        let database_bytes = std::fs::metadata(&file).expect("database file").len();
+        let wal_bytes = std::fs::metadata(wal_path(&file)).expect("WAL file").len();
+        assert!(database_bytes > 16 << 20, "the rows were copied into the database file: {database_bytes} bytes");
+        assert!(wal_bytes < 8 << 20, "the WAL was started over, not grown: {wal_bytes} bytes");
+        assert_eq!(count(&db, "SELECT count(*) FROM codes"), 24_000);
     }
 
     #[tokio::test]
