@@ -192,6 +192,7 @@ struct WorkerResult {
     last_completion: Option<Instant>,
     exhausted: bool,
     chains: Vec<String>,
+    trace: Vec<(u64, u64)>,
 }
 
 /// One workload's figures.
@@ -219,6 +220,9 @@ pub struct Measurement {
     pub ran_out: bool,
     /// Measured after the growth case's filler rows were written (`--filler-tokens`).
     pub grown: bool,
+    /// With `Plan::trace`: every measured request as (completion, latency), in µs, the completion
+    /// counted from the window's start, in completion order.
+    pub trace: Vec<(u64, u64)>,
 }
 
 pub struct Plan {
@@ -229,6 +233,8 @@ pub struct Plan {
     pub count_postgres: bool,
     /// The generator polls instead of sleeping between responses (see `GeneratorWaits`).
     pub spin: bool,
+    /// Keep every request's completion time and latency (`Measurement::trace`).
+    pub trace: bool,
 }
 
 /// How the load generator waits for responses.
@@ -286,6 +292,7 @@ pub async fn measure(kind: Kind, addr: SocketAddr, inputs: Arc<Inputs>, plan: &P
         })
     });
     let mut handles = Vec::new();
+    let trace = plan.trace;
     for (mut worker, mut conn) in workers {
         let inputs = inputs.clone();
         handles.push(tokio::spawn(async move {
@@ -301,6 +308,10 @@ pub async fn measure(kind: Kind, addr: SocketAddr, inputs: Arc<Inputs>, plan: &P
                 match step {
                     Step::Done if in_window => {
                         result.latencies.push(done.duration_since(began).as_nanos() as u64);
+                        if trace {
+                            let at = done.duration_since(window_start).as_micros() as u64;
+                            result.trace.push((at, done.duration_since(began).as_micros() as u64));
+                        }
                         result.last_completion = Some(done);
                     }
                     Step::Done => {}
@@ -330,6 +341,8 @@ pub async fn measure(kind: Kind, addr: SocketAddr, inputs: Arc<Inputs>, plan: &P
     let before = snapshot_task.await?;
     let after = Snapshot::take(plan.server_pid, plan.count_postgres);
 
+    let mut trace: Vec<(u64, u64)> = results.iter_mut().flat_map(|r| std::mem::take(&mut r.trace)).collect();
+    trace.sort_unstable();
     let mut latencies: Vec<u64> = results.iter().flat_map(|r| r.latencies.iter().copied()).collect();
     latencies.sort_unstable();
     let errors: u64 = results.iter().map(|r| r.errors).sum();
@@ -375,6 +388,7 @@ pub async fn measure(kind: Kind, addr: SocketAddr, inputs: Arc<Inputs>, plan: &P
         other_load: if total > 0 { busy.saturating_sub(ours) as f64 / total as f64 } else { 0.0 },
         ran_out,
         grown: false,
+        trace,
     })
 }
 

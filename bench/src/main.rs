@@ -87,6 +87,12 @@ struct Cli {
     /// from them.
     #[arg(long, value_enum, default_value = "spin")]
     generator_waits: GeneratorWaits,
+    /// Write every measured request's completion time and latency to a file per engine and
+    /// workload in this directory, to see what makes the p99 (stalls of whole waves of requests,
+    /// for instance). Lines are `completion_us latency_us`, the completion counted from the
+    /// start of the measured window.
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -119,6 +125,7 @@ struct Options {
     soak: Option<(Duration, f64, Duration)>,
     server_cpu: Option<usize>,
     spin: bool,
+    trace: Option<PathBuf>,
 }
 
 impl Options {
@@ -160,6 +167,20 @@ fn hello(listen: SocketAddr) -> anyhow::Result<()> {
     })
 }
 
+/// Writes a measurement's trace to `<dir>/<engine>-<workload>[-grown].txt`.
+fn write_trace(dir: &Path, engine: Engine, m: &Measurement) -> anyhow::Result<()> {
+    let workload = m.kind.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+    let grown = if m.grown { "-grown" } else { "" };
+    let path = dir.join(format!("{}-{workload}{grown}.txt", engine.name().to_lowercase()));
+    let mut text = String::with_capacity(m.trace.len() * 16);
+    for (at, latency) in &m.trace {
+        text.push_str(&format!("{at} {latency}\n"));
+    }
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, text))
+        .with_context(|| format!("writing the trace {}", path.display()))
+}
+
 fn run(cli: Cli) -> anyhow::Result<bool> {
     let smoke = cli.smoke;
     let seconds = |given: Option<f64>, full: f64, short: f64| {
@@ -190,6 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }),
         server_cpu: None,
         spin: false,
+        trace: cli.trace,
     };
     if options.duration.is_zero() {
         bail!("--duration must be positive");
@@ -368,6 +390,7 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         count_postgres,
         // PostgreSQL's backends are not pinned and need the generator's CPU too.
         spin: options.spin && engine == Engine::Sqlite,
+        trace: options.trace.is_some(),
     };
     let mut rows = Vec::new();
 
@@ -504,6 +527,9 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
             let inputs = inputs(codes, &chains)?;
             let mut m = load::measure(kind, addr, inputs.clone(), &plan(tessera.pid(), postgres)).await?;
             m.grown = grown;
+            if let Some(dir) = &options.trace {
+                write_trace(dir, engine, &m)?;
+            }
             progress(&m);
             if m.errors > 0 {
                 eprintln!("   tessera's log ends with:\n{}", tessera.log_tail());
@@ -526,4 +552,36 @@ async fn measure_engine(engine: Engine, db: &Database, options: &Options, bin: &
         soak: None,
         filler_rows: options.filler_tokens,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_is_written_per_engine_and_workload_a_request_a_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = Measurement {
+            kind: Kind::CreateDatabase,
+            requests: 2,
+            errors: 0,
+            seconds: 1.0,
+            rps: 2.0,
+            p50_ms: 1.0,
+            p99_ms: 9.0,
+            error_samples: Vec::new(),
+            server_cpu_us: 0.0,
+            postgres_cpu_us: None,
+            server_busy: 0.0,
+            client_busy: 0.0,
+            other_load: 0.0,
+            ran_out: false,
+            grown: true,
+            trace: vec![(120, 1000), (9400, 9000)],
+        };
+        let traces = dir.path().join("traces");
+        write_trace(&traces, Engine::Postgres, &m).expect("written");
+        let text = std::fs::read_to_string(traces.join("postgresql-create-database-grown.txt")).expect("file");
+        assert_eq!(text, "120 1000\n9400 9000\n");
+    }
 }
