@@ -10,6 +10,7 @@ mod report;
 mod server;
 mod soak;
 
+use std::fmt::Write as _;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -174,7 +175,8 @@ fn write_trace(dir: &Path, engine: Engine, m: &Measurement) -> anyhow::Result<()
     let path = dir.join(format!("{}-{workload}{grown}.txt", engine.name().to_lowercase()));
     let mut text = String::with_capacity(m.trace.len() * 16);
     for (at, latency) in &m.trace {
-        text.push_str(&format!("{at} {latency}\n"));
+        // Writing into a String cannot fail.
+        let _ = writeln!(text, "{at} {latency}");
     }
     std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&path, text))

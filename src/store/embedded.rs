@@ -666,12 +666,34 @@ mod tests {
         assert_eq!(b, 0, "the refused write did not run");
     }
 
+    #[test]
+    fn the_wal_hook_counts_frames_and_keeps_sqlite_from_checkpointing_inside_the_commit() {
+        let (dir, _db) = database();
+        let file = dir.path().join("t.db");
+        // Declared before the connection, so that the connection is closed first.
+        #[allow(clippy::needless_late_init)]
+        let frames;
+        let conn = connect(&file).expect("connection");
+        frames = WalFrames::watch(&conn);
+        let before = std::fs::metadata(&file).expect("database file").len();
+        // About 500 pages of rows and as many of their key index: over 1,000 frames in one commit,
+        // after which SQLite's own hook would have checkpointed before the commit returned.
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+             INSERT INTO codes (hash, used) SELECT i || hex(randomblob(400)), 0 FROM n",
+        )
+        .expect("rows");
+        assert!(frames.count() >= CHECKPOINT_FRAMES, "the hook saw the commit's frames: {}", frames.count());
+        let after = std::fs::metadata(&file).expect("database file").len();
+        assert_eq!(after, before, "nothing was checkpointed into the database file inside the commit");
+    }
+
     #[tokio::test]
     async fn the_committer_checkpoints_so_the_wal_starts_over_instead_of_growing() {
         let (dir, db) = database();
         let file = dir.path().join("t.db");
-        // Each write adds about 250 pages of rows; 24 of them are six times the 1,000 frames
-        // after which the committer checkpoints.
+        // Each write adds over 250 pages (the rows alone; their key index as many again), so 24
+        // of them are at least six times the 1,000 frames after which the committer checkpoints.
         for round in 0..24 {
             let rows = format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
