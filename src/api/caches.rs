@@ -10,12 +10,13 @@ use crate::app::AppState;
 use crate::apps::Scope;
 use crate::credentials::new_id;
 use crate::http::Json;
-use crate::oauth::bearer::Bearer;
+use crate::oauth::bearer::{Bearer, PresentedBearer};
 use crate::store::caches::CacheRow;
 use crate::store::{self, StoreError};
 
 use super::extract::{
-    commit_created, conflict_or_replay, finish_page, paging, resource_name, rfc3339, validated, ApiJson, Idempotency,
+    authorized_page, commit_created, conflict_or_replay, finish_page, resource_name, rfc3339, validated, ApiJson,
+    Idempotency,
 };
 use super::problem::{ApiError, FieldError, Problem};
 
@@ -155,12 +156,11 @@ fn name_taken(e: &StoreError) -> bool {
     security(("bearer" = ["caches:read"])))]
 pub async fn list(
     State(state): State<AppState>,
-    bearer: Bearer,
+    presented: PresentedBearer,
     RawQuery(query): RawQuery,
 ) -> Result<Json<CacheList>, ApiError> {
-    bearer.require(Scope::CachesRead)?;
-    let page = paging(query.as_deref())?;
-    let rows = store::caches::list(&state.store, &bearer.workspace_id, &page).await?;
+    let (_, page, rows) =
+        authorized_page(&state.store, &presented, Scope::CachesRead, query.as_deref(), store::caches::page).await?;
     let (rows, next_cursor) = finish_page(rows, &page, |r| (r.created_at, &r.id));
     let host = &state.settings.resources.cache_host;
     Ok(Json(CacheList { items: rows.into_iter().map(|r| to_json(r, host)).collect(), next_cursor }))

@@ -11,11 +11,13 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::apps::Scope;
 use crate::http::Json;
-use crate::oauth::bearer::Bearer;
+use crate::oauth::bearer::{Bearer, PresentedBearer};
 use crate::store;
 use crate::store::databases::DatabaseRow;
 
-use super::extract::{finish_page, paging, resource_name, rfc3339, validated, write_created, ApiJson, Idempotency};
+use super::extract::{
+    authorized_page, finish_page, resource_name, rfc3339, validated, write_created, ApiJson, Idempotency,
+};
 use super::problem::{ApiError, FieldError, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,12 +89,12 @@ pub fn to_json(d: &DatabaseRow, data_plane: bool) -> Database {
     security(("bearer" = ["databases:read"])))]
 pub async fn list(
     State(state): State<AppState>,
-    bearer: Bearer,
+    presented: PresentedBearer,
     RawQuery(query): RawQuery,
 ) -> Result<Json<DatabaseList>, ApiError> {
-    bearer.require(Scope::DatabasesRead)?;
-    let page = paging(query.as_deref())?;
-    let rows = store::databases::list(state.store.reader(), &bearer.workspace_id, &page).await?;
+    let (_, page, rows) =
+        authorized_page(&state.store, &presented, Scope::DatabasesRead, query.as_deref(), store::databases::page)
+            .await?;
     let (rows, next_cursor) = finish_page(rows, &page, |r| (r.created_at, &r.id));
     Ok(Json(DatabaseList { items: rows.iter().map(|r| to_json(r, has_data_plane(&state))).collect(), next_cursor }))
 }

@@ -11,12 +11,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::app::AppState;
+use crate::apps::Scope;
 use crate::credentials::sha256_hex;
 use crate::http::form::FormData;
 use crate::http::Json;
-use crate::oauth::bearer::Bearer;
+use crate::oauth::bearer::{Bearer, PresentedBearer};
 use crate::store::idempotency::StoredResponse;
-use crate::store::query::Step;
+use crate::store::query::{Read, Record, Step};
 use crate::store::{self, Page, Store, Tx};
 
 use super::problem::{ApiError, FieldError};
@@ -120,6 +121,30 @@ fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
     let text = String::from_utf8(bytes).ok()?;
     let (time, id) = text.split_once(':')?;
     Some((time.parse().ok()?, id.to_owned()))
+}
+
+/// What a list handler shows: the caller, the page asked for, and that page of what the caller's
+/// workspace holds (`read`), the caller and the page read together
+/// ([`PresentedBearer::authenticate_then_all`]). No row is shown to a caller without `scope`, and
+/// a malformed page query is answered only once the caller is known, so a caller without a live
+/// credential learns nothing from a 422.
+pub async fn authorized_page<T: Record>(
+    store: &Store,
+    presented: &PresentedBearer,
+    scope: Scope,
+    query: Option<&str>,
+    read: impl FnOnce(&str, &Page) -> Read<T>,
+) -> Result<(Bearer, Page, Vec<T>), ApiError> {
+    let page = match paging(query) {
+        Ok(page) => page,
+        Err(e) => {
+            presented.authenticate(store).await?.require(scope)?;
+            return Err(e);
+        }
+    };
+    let (bearer, rows) = presented.authenticate_then_all(store, |workspace_id| read(workspace_id, &page)).await?;
+    bearer.require(scope)?;
+    Ok((bearer, page, rows))
 }
 
 /// Trims a fetched page (which asks for one extra row) and gives the cursor of the next one.

@@ -65,7 +65,7 @@ async fn render_page(
             caching_enabled => c.caching_enabled == 1, default_behaviour => c.default_behaviour, created_at => c.created_at, rules,
         });
     }
-    let databases: Vec<Value> = store::databases::list(db, id, &ALL)
+    let databases: Vec<Value> = store::databases::list(&state.store, id, &ALL)
         .await?
         .iter()
         .map(|d| {

@@ -1,6 +1,7 @@
 //! Bearer authentication for the resource API (RFC 6750): one extractor that takes an access
 //! token (`tes_at_`) or a developer API key (`tes_ak_`), finds it by its hash and checks expiry,
-//! revocation and grant in the same query.
+//! revocation and grant in the same query; and one that leaves the query to the handler, which
+//! runs it together with its own.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -10,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::apps::{Scope, ScopeSet};
 use crate::credentials::{PresentedSecret, SecretKind};
-use crate::store;
+use crate::store::callers::CallerRow;
+use crate::store::query::{Read, Record};
+use crate::store::{self, Store};
 
 /// Who is calling the API and what they may do.
 #[derive(Clone, Debug)]
@@ -101,10 +104,15 @@ impl IntoResponse for BearerError {
     }
 }
 
-impl FromRequestParts<AppState> for Bearer {
+/// A bearer credential as presented: well-formed, not yet looked up. [`Bearer`] looks it up
+/// alone; a handler that reads its caller's workspace anyway takes this instead and reads both
+/// in one go ([`PresentedBearer::authenticate_then_all`]).
+pub struct PresentedBearer(Read<CallerRow>);
+
+impl FromRequestParts<AppState> for PresentedBearer {
     type Rejection = BearerError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
         let value = parts.headers.get(header::AUTHORIZATION).ok_or(BearerError::Missing)?;
         let value = value.to_str().map_err(|_| BearerError::InvalidToken)?;
         let (scheme, token) = value.split_once(' ').ok_or(BearerError::InvalidToken)?;
@@ -112,33 +120,59 @@ impl FromRequestParts<AppState> for Bearer {
             return Err(BearerError::Missing);
         }
         let token = token.trim();
-        let db = &state.store;
         if let Some(key) = PresentedSecret::parse(SecretKind::ApiKey, token) {
-            let key = store::api_keys::live(db, key.hash().as_str())
-                .await
-                .map_err(|e| BearerError::Internal(e.into()))?
-                .ok_or(BearerError::InvalidToken)?;
-            return Ok(Bearer {
-                grant_id: key.grant_id,
-                user_id: key.created_by_user_id,
-                workspace_id: key.workspace_id,
-                client_id: key.client_id,
-                scopes: ScopeSet::from_stored(&key.scopes),
-                api_key_id: Some(key.id),
-            });
+            return Ok(PresentedBearer(store::callers::by_api_key(key.hash().as_str())));
         }
         let token = PresentedSecret::parse(SecretKind::AccessToken, token).ok_or(BearerError::InvalidToken)?;
-        let row = store::tokens::live_access(db, &token.token_key(), crate::time::now())
+        Ok(PresentedBearer(store::callers::by_access_token(&token.token_key(), crate::time::now())))
+    }
+}
+
+impl PresentedBearer {
+    /// The caller, if the credential is live.
+    pub async fn authenticate(&self, db: &Store) -> Result<Bearer, BearerError> {
+        let row = db
+            .fetch_optional::<CallerRow>(&self.0.sql, &self.0.params)
             .await
             .map_err(|e| BearerError::Internal(e.into()))?
             .ok_or(BearerError::InvalidToken)?;
-        Ok(Bearer {
-            grant_id: Some(row.grant_id),
+        Ok(Bearer::from(row))
+    }
+
+    /// The caller, and every row of the read `then` makes from the caller's workspace id, read
+    /// together ([`Store::fetch_optional_then_all`]). The caller's scopes are the handler's to
+    /// check before it shows any of the rows.
+    pub async fn authenticate_then_all<T: Record>(
+        &self,
+        db: &Store,
+        then: impl FnOnce(&str) -> Read<T>,
+    ) -> Result<(Bearer, Vec<T>), BearerError> {
+        let (row, all) = db
+            .fetch_optional_then_all(&self.0, |caller| then(&caller.workspace_id))
+            .await
+            .map_err(|e| BearerError::Internal(e.into()))?
+            .ok_or(BearerError::InvalidToken)?;
+        Ok((Bearer::from(row), all))
+    }
+}
+
+impl From<CallerRow> for Bearer {
+    fn from(row: CallerRow) -> Bearer {
+        Bearer {
+            grant_id: row.grant_id,
             user_id: row.user_id,
             workspace_id: row.workspace_id,
-            client_id: Some(row.client_id),
+            client_id: row.client_id,
             scopes: ScopeSet::from_stored(&row.scopes),
-            api_key_id: None,
-        })
+            api_key_id: row.api_key_id,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        PresentedBearer::from_request_parts(parts, state).await?.authenticate(&state.store).await
     }
 }

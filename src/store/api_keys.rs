@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::{Page, Store, StoreError};
+use super::{Page, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct ApiKeyRow {
@@ -37,30 +37,6 @@ pub async fn insert<'c>(db: impl Executor<'c, Database = Any>, k: &ApiKeyRow) ->
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// What a live key authenticates as: the key, and the client of its grant if it has one.
-#[derive(Clone, Debug, FromRow)]
-pub struct LiveKey {
-    pub id: String,
-    pub workspace_id: String,
-    pub grant_id: Option<String>,
-    pub created_by_user_id: String,
-    pub scopes: String,
-    pub client_id: Option<String>,
-}
-
-crate::record!(LiveKey { id, workspace_id, grant_id, created_by_user_id, scopes, client_id });
-
-/// A key that is not revoked and whose grant (if any) is live.
-pub async fn live(db: &Store, key_hash: &str) -> Result<Option<LiveKey>, StoreError> {
-    db.fetch_optional(
-        "SELECT k.id, k.workspace_id, k.grant_id, k.created_by_user_id, k.scopes, g.client_id
-           FROM api_keys k LEFT JOIN grants g ON g.id = k.grant_id
-          WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.grant_id IS NULL OR g.revoked_at IS NULL)",
-        &crate::values![key_hash],
-    )
-    .await
 }
 
 /// Keys visible to a caller: those minted by the same client on this workspace, or, for a caller

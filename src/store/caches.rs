@@ -2,6 +2,9 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use std::sync::LazyLock;
+
+use super::query::Read;
 use super::{Page, Store, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
@@ -94,15 +97,16 @@ pub async fn get<'c>(
         .await?)
 }
 
+/// One page of the workspace's caches, read alone.
 pub async fn list(db: &Store, workspace_id: &str, page: &Page) -> Result<Vec<CacheRow>, StoreError> {
-    db.fetch_all(
-        &format!(
-            "SELECT {CACHE_COLUMNS} FROM caches WHERE workspace_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
-              ORDER BY created_at, id LIMIT $4"
-        ),
-        &crate::values![workspace_id, page.after_time, page.after_id.as_str(), page.limit + 1],
-    )
-    .await
+    let read = self::page(workspace_id, page);
+    db.fetch_all(&read.sql, &read.params).await
+}
+
+/// One page of the workspace's caches, in the order they were created.
+pub fn page(workspace_id: &str, page: &Page) -> Read<CacheRow> {
+    static PAGE: LazyLock<String> = LazyLock::new(|| Page::of_workspace_sql("caches", CACHE_COLUMNS));
+    Read::new(PAGE.as_str(), page.params(workspace_id))
 }
 
 pub async fn delete<'c>(

@@ -2,8 +2,10 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::query::Step;
-use super::{Page, StoreError};
+use std::sync::LazyLock;
+
+use super::query::{Read, Step};
+use super::{Page, Store, StoreError};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct DatabaseRow {
@@ -47,6 +49,23 @@ impl DatabaseRow {
     }
 }
 
+crate::record!(DatabaseRow {
+    id,
+    workspace_id,
+    name,
+    region,
+    state,
+    endpoint,
+    port,
+    password,
+    tls,
+    created_at,
+    updated_at,
+    agent_id,
+    attempts,
+    failure_reason
+});
+
 const COLUMNS: &str =
     "id, workspace_id, name, region, state, endpoint, port, password, tls, created_at, updated_at, agent_id, attempts, failure_reason";
 
@@ -88,21 +107,16 @@ pub async fn get<'c>(
         .await?)
 }
 
-pub async fn list<'c>(
-    db: impl Executor<'c, Database = Any>,
-    workspace_id: &str,
-    page: &Page,
-) -> Result<Vec<DatabaseRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM databases WHERE workspace_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
-          ORDER BY created_at, id LIMIT $4"
-    ))
-    .bind(workspace_id)
-    .bind(page.after_time)
-    .bind(&page.after_id)
-    .bind(page.limit + 1)
-    .fetch_all(db)
-    .await?)
+/// One page of the workspace's databases, read alone.
+pub async fn list(db: &Store, workspace_id: &str, page: &Page) -> Result<Vec<DatabaseRow>, StoreError> {
+    let read = self::page(workspace_id, page);
+    db.fetch_all(&read.sql, &read.params).await
+}
+
+/// One page of the workspace's databases, in the order they were created.
+pub fn page(workspace_id: &str, page: &Page) -> Read<DatabaseRow> {
+    static PAGE: LazyLock<String> = LazyLock::new(|| Page::of_workspace_sql("databases", COLUMNS));
+    Read::new(PAGE.as_str(), page.params(workspace_id))
 }
 
 /// Asks for a database to go. One no agent has touched goes at once; otherwise it becomes

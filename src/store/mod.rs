@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod apps;
 pub mod audit;
 pub mod caches;
+pub mod callers;
 pub mod databases;
 pub mod embedded;
 pub mod grants;
@@ -262,6 +263,21 @@ pub struct Page {
     pub after_time: i64,
     pub after_id: String,
     pub limit: i64,
+}
+
+impl Page {
+    /// The statement that reads a page of `table`'s rows of one workspace, with
+    /// [`Page::params`]: one row more than the page holds, which tells whether a next one exists.
+    pub fn of_workspace_sql(table: &str, columns: &str) -> String {
+        format!(
+            "SELECT {columns} FROM {table} WHERE workspace_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
+              ORDER BY created_at, id LIMIT $4"
+        )
+    }
+
+    pub fn params(&self, workspace_id: &str) -> Vec<query::Value> {
+        crate::values![workspace_id, self.after_time, self.after_id.as_str(), self.limit + 1].into()
+    }
 }
 
 /// Whether an error means the database cannot be reached or written right now (PostgreSQL down,

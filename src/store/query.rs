@@ -198,6 +198,42 @@ impl Store {
         }
     }
 
+    /// A read whose parameters come from the row another read finds (the caller behind a
+    /// credential, then a page of what belongs to the caller's workspace), as one request where
+    /// the engine allows: on SQLite in one read transaction (the first statement stays open while
+    /// the second runs), so both see one snapshot and take the read locks once; on PostgreSQL one
+    /// after the other. `None`, without the second read, when the first finds nothing.
+    pub async fn fetch_optional_then_all<A: Record, B: Record>(
+        &self,
+        first: &Read<A>,
+        then: impl FnOnce(&A) -> Read<B>,
+    ) -> Result<Option<(A, Vec<B>)>, StoreError> {
+        match &self.fast {
+            FastPath::Embedded(embedded) => Ok(embedded.read(|conn| {
+                let mut statement = conn.prepare_cached(&first.sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(first.params.iter()))?;
+                let Some(a) = rows.next()?.map(A::from_sqlite).transpose()? else {
+                    return Ok(None);
+                };
+                let second = then(&a);
+                let mut statement = conn.prepare_cached(&second.sql)?;
+                let all = statement
+                    .query_map(rusqlite::params_from_iter(second.params.iter()), B::from_sqlite)?
+                    .collect::<rusqlite::Result<Vec<B>>>()?;
+                drop(rows);
+                Ok(Some((a, all)))
+            })?),
+            FastPath::Postgres(postgres) => {
+                let Some(a) = postgres.fetch_optional(&first.sql, &first.params).await? else {
+                    return Ok(None);
+                };
+                let second = then(&a);
+                let all = postgres.fetch_all(&second.sql, &second.params).await?;
+                Ok(Some((a, all)))
+            }
+        }
+    }
+
     /// Every row of a read.
     pub async fn fetch_all<T: Record>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError> {
         match &self.fast {

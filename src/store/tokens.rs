@@ -107,12 +107,6 @@ const ACCESS: &str = "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id,
    FROM access_tokens a JOIN grants g ON g.id = a.grant_id
   WHERE a.token_hash = $1";
 
-const LIVE_ACCESS: &str =
-    "SELECT a.grant_id, g.client_id, g.user_id, g.workspace_id, a.scopes, a.created_at, a.expires_at,
-        CAST(NULL AS BIGINT) AS spent_at, a.revoked_at, g.revoked_at AS grant_revoked_at
-   FROM access_tokens a JOIN grants g ON g.id = a.grant_id
-  WHERE a.token_hash = $1 AND a.expires_at > $2 AND a.revoked_at IS NULL AND g.revoked_at IS NULL";
-
 pub fn code_lookup(code_key: &str) -> Read<CodeRow> {
     Read::new(CODE, values![code_key])
 }
@@ -131,11 +125,6 @@ pub async fn refresh(db: &Store, token_key: &str) -> Result<Option<IssuedRow>, S
 
 pub async fn access(db: &Store, token_key: &str) -> Result<Option<IssuedRow>, StoreError> {
     db.fetch_optional(ACCESS, &values![token_key]).await
-}
-
-/// A live access token for the API: unexpired, unrevoked, under a live grant.
-pub async fn live_access(db: &Store, token_key: &str, now: i64) -> Result<Option<IssuedRow>, StoreError> {
-    db.fetch_optional(LIVE_ACCESS, &values![token_key, now]).await
 }
 
 /// Marks a code used, exactly once: the transaction is undone if it already was.

@@ -364,6 +364,19 @@ async fn lists_paginate_with_opaque_cursors(engine: Engine) {
         let problem = p.json(&t, "GET", &format!("/v1/databases?{bad}"), None, 422).await;
         assert!(problem["errors"][0]["field"].is_string(), "{bad}");
     }
+    // The caller and the page are read together, but the caller is judged first: a malformed
+    // page query tells a caller without a live credential, or without the scope, nothing more.
+    let caches_only = p.token("caches:read").await;
+    let revoked = p.token(ALL_SCOPES).await;
+    assert_eq!(post_as(&p.app, "/oauth2/revoke", &p.client, &[("token", &revoked)]).await.status(), 200);
+    for path in ["/v1/databases?limit=0", "/v1/caches?cursor=not-a-cursor", "/v1/caches"] {
+        p.json("tes_at_0000000000000000000000000000000000000000000000000", "GET", path, None, 401).await;
+        p.json(&revoked, "GET", path, None, 401).await;
+    }
+    p.json(&caches_only, "GET", "/v1/databases?limit=0", None, 403).await;
+    p.json(&caches_only, "GET", "/v1/databases", None, 403).await;
+    p.json(&caches_only, "GET", "/v1/caches?limit=0", None, 422).await;
+    assert_eq!(p.json(&caches_only, "GET", "/v1/caches", None, 200).await["items"], json!([]));
 }
 
 async fn idempotency_keys_replay_the_first_response(engine: Engine) {
