@@ -154,7 +154,9 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(run(cli))
+    let status = runtime.block_on(run(cli));
+    crate::ops::log::flush_process_log();
+    status
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -318,10 +320,14 @@ fn init_logging(serving: bool) {
     let json = std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|v| v == "json");
     // Colour codes only for a person at a terminal, never into a log file or collector.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
+    // A serving process logs a line per request: those are gathered and written together. A
+    // command's few lines go straight to stderr.
+    let buffer = if serving { crate::ops::log::LogBuffer::stderr().ok() } else { None };
+    match (buffer, json) {
+        (Some(buffer), true) => builder.with_writer(buffer).json().init(),
+        (Some(buffer), false) => builder.with_writer(buffer).init(),
+        (None, true) => builder.with_writer(std::io::stderr).json().init(),
+        (None, false) => builder.with_writer(std::io::stderr).init(),
     }
 }

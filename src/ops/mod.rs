@@ -1,6 +1,7 @@
-//! Operations: health and readiness probes, and the janitor.
+//! Operations: health and readiness probes, the janitor, and the serving process's log writer.
 
 pub mod janitor;
+pub mod log;
 
 use axum::extract::State;
 use axum::http::StatusCode;
