@@ -28,6 +28,8 @@ pub struct DatabaseRow {
 impl DatabaseRow {
     /// A database as the API or console records it: pending, with a fresh password
     /// (32 base62 characters, about 190 random bits) and no endpoint until a data plane sets one.
+    /// The password comes from the thread's CSPRNG (seeded from the OS), as every issued secret
+    /// does: drawn from the OS generator itself, each character was a `getrandom` call.
     pub fn requested(workspace_id: &str, name: String, region: String, tls: bool, now: i64) -> DatabaseRow {
         use rand::distributions::{Alphanumeric, DistString};
         DatabaseRow {
@@ -38,7 +40,7 @@ impl DatabaseRow {
             state: "pending".into(),
             endpoint: None,
             port: None,
-            password: Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32),
+            password: Alphanumeric.sample_string(&mut rand::thread_rng(), 32),
             tls: i64::from(tls),
             created_at: now,
             updated_at: now,

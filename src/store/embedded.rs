@@ -61,10 +61,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
 /// The committer checkpoints once the WAL holds this many frames (pages), as SQLite would.
 const CHECKPOINT_FRAMES: i32 = 1000;
-/// Database pages are read through a memory map instead of a read() copy each: a reader's page
-/// cache starts empty whenever another connection has written since its last read, which on a
-/// busy server is nearly every read. The map only reserves address space.
-const MMAP_BYTES: i64 = 1 << 30;
 
 #[derive(Debug)]
 pub struct Embedded {
@@ -154,7 +150,6 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // FULL makes every commit durable before it returns.
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     Ok(conn)
 }
 
